@@ -1,0 +1,116 @@
+#!/usr/bin/env node
+// Entry point: arguments, config, signals. Everything else lives in the Gateway.
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../config/load.js';
+import { renderDefaultConfig } from '../config/docs.js';
+import { Gateway, VERSION } from '../gateway.js';
+import { createLogger } from '../logger.js';
+
+/** sysexits.h EX_CONFIG: the configuration is wrong; restarting will not help. */
+const EXIT_CONFIG = 78;
+
+const USAGE = `Usage: safesphere-edge [--config FILE] [--check-config] [--print-defaults] [--version]
+
+  --config FILE      site config (YAML) merged over the defaults; also SAFESPHERE_CONFIG
+  --check-config     validate the configuration and exit (0 valid, 78 invalid)
+  --print-defaults   print config/default.yaml, every key with its default
+  --version          print the version
+
+Any key can be set from the environment: SAFESPHERE_<SECTION>_<KEY>, e.g. SAFESPHERE_HTTP_PORT=8001.`;
+
+async function main(): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      options: {
+        config: { type: 'string', short: 'c' },
+        'check-config': { type: 'boolean' },
+        'print-defaults': { type: 'boolean' },
+        version: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }).values;
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${USAGE}\n`);
+    return 64;
+  }
+  if (args.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (args.version) {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  if (args['print-defaults']) {
+    process.stdout.write(renderDefaultConfig());
+    return 0;
+  }
+
+  let config;
+  try {
+    config = loadConfig({ file: args.config ?? process.env.SAFESPHERE_CONFIG, env: process.env });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`safesphere-edge: ${err.message}\n`);
+      return EXIT_CONFIG;
+    }
+    throw err;
+  }
+  if (args['check-config']) {
+    process.stdout.write('configuration is valid\n');
+    return 0;
+  }
+
+  const log = createLogger(config.log.level);
+  const gateway = new Gateway(config, log);
+
+  let stopping: Promise<void> | null = null;
+  const shutdown = (signal: string) => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal during shutdown; exiting now');
+      process.exit(1);
+    }
+    log.info({ signal }, 'shutting down');
+    // Never hang: whatever happens, exit shortly after the shutdown budget.
+    setTimeout(() => {
+      log.error('shutdown overran its budget; exiting');
+      process.exit(1);
+    }, config.shutdown.timeout_ms + 1000).unref();
+    stopping = gateway.stop().then(
+      () => {
+        log.info('stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled promise rejection'));
+
+  try {
+    await gateway.start();
+  } catch (err) {
+    log.fatal({ err }, 'gateway failed to start');
+    process.stderr.write(`safesphere-edge: ${(err as Error).message}\n`);
+    return 1;
+  }
+  process.stderr.write(`${gateway.banner()}\n`);
+  log.info({ http_port: gateway.http.port, mqtt_port: gateway.mqtt.port, site_id: config.site_id }, 'gateway started');
+  return -1; // keep running
+}
+
+main().then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err: unknown) => {
+    process.stderr.write(`safesphere-edge: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

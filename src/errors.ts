@@ -1,0 +1,48 @@
+// Coded errors with an HTTP status, so every client (HTTP or MQTT) gets a stable, clear error.
+export interface ErrorDetail {
+  path: string;
+  message: string;
+}
+
+export interface ErrorCode {
+  code: string;
+  status: number;
+  message: string;
+}
+
+const define = (code: string, status: number, message: string): ErrorCode => ({ code, status, message });
+
+export const ERRORS = {
+  INVALID_REPORT: define('INVALID_REPORT', 422, 'The threat report is invalid'),
+  MALFORMED_JSON: define('MALFORMED_JSON', 400, 'The body is not valid JSON'),
+  PAYLOAD_TOO_LARGE: define('PAYLOAD_TOO_LARGE', 413, 'The payload is larger than the configured limit'),
+  UNSUPPORTED_MEDIA_TYPE: define('UNSUPPORTED_MEDIA_TYPE', 415, 'Send the report as application/json'),
+  INCIDENT_CONFLICT: define('INCIDENT_CONFLICT', 409, 'This incident_id was already reported with different content'),
+  INCIDENT_NOT_FOUND: define('INCIDENT_NOT_FOUND', 404, 'No incident with this id'),
+  BAD_REQUEST: define('BAD_REQUEST', 400, 'The request is invalid'),
+  NOT_FOUND: define('NOT_FOUND', 404, 'No such endpoint'),
+  OVERLOADED: define('OVERLOADED', 503, 'The gateway is overloaded; retry shortly'),
+  SHUTTING_DOWN: define('SHUTTING_DOWN', 503, 'The gateway is shutting down; retry shortly'),
+  STORAGE_FULL: define('STORAGE_FULL', 507, 'The gateway\'s storage is full; the report was not stored'),
+  STORAGE_FAILED: define('STORAGE_FAILED', 500, 'The report could not be stored'),
+  INTERNAL: define('INTERNAL', 500, 'Internal error'),
+} as const;
+
+export class GatewayError extends Error {
+  readonly code: string;
+  readonly statusCode: number;
+  constructor(
+    spec: ErrorCode,
+    readonly details: ErrorDetail[] = [],
+    message?: string,
+  ) {
+    super(message ?? spec.message);
+    this.name = 'GatewayError';
+    this.code = spec.code;
+    this.statusCode = spec.status;
+  }
+
+  toJSON(): { error: { code: string; message: string; details: ErrorDetail[] } } {
+    return { error: { code: this.code, message: this.message, details: this.details } };
+  }
+}

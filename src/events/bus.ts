@@ -1,0 +1,47 @@
+// A typed in-process event bus. A listener that throws or rejects is logged and
+// never breaks the emitter or the other listeners.
+import type { Logger } from '../logger.js';
+import type { StoredIncident, PlannedAction } from '../store/types.js';
+
+export interface GatewayEvents {
+  /** An incident was committed; its actions are planned (pending). */
+  'incident.stored': { incident: StoredIncident; actions: PlannedAction[] };
+  /** One planned action, ready for the automation stage to carry out. */
+  'action.planned': { incident: StoredIncident; action: PlannedAction };
+  /** A report was refused before it was stored. */
+  'report.rejected': { source: 'mqtt' | 'http'; cameraId: string | null; code: string; message: string };
+}
+
+type Listener<T> = (payload: T) => void | Promise<void>;
+
+export class EventBus {
+  private readonly listeners = new Map<keyof GatewayEvents, Set<Listener<never>>>();
+
+  constructor(private readonly log: Logger) {}
+
+  on<K extends keyof GatewayEvents>(event: K, listener: Listener<GatewayEvents[K]>): () => void {
+    let set = this.listeners.get(event);
+    if (!set) this.listeners.set(event, (set = new Set()));
+    set.add(listener as Listener<never>);
+    return () => set.delete(listener as Listener<never>);
+  }
+
+  emit<K extends keyof GatewayEvents>(event: K, payload: GatewayEvents[K]): void {
+    const set = this.listeners.get(event);
+    if (!set) return;
+    for (const listener of set) {
+      try {
+        const result = (listener as Listener<GatewayEvents[K]>)(payload);
+        if (result && typeof (result as Promise<void>).catch === 'function') {
+          (result as Promise<void>).catch((err: unknown) => this.log.error({ err, event }, 'event listener failed'));
+        }
+      } catch (err) {
+        this.log.error({ err, event }, 'event listener failed');
+      }
+    }
+  }
+
+  listenerCount(event: keyof GatewayEvents): number {
+    return this.listeners.get(event)?.size ?? 0;
+  }
+}

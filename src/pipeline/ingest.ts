@@ -1,0 +1,222 @@
+// The pipeline both transports share: validated report -> re-score -> policy -> one
+// SQLite transaction per batch (group commit) -> ack -> events for the act stage.
+//
+// Reports that arrive within `commit_window_ms` of each other, or while the previous
+// batch is being committed, share one transaction and one fsync, and are all
+// acknowledged when it returns. Nothing is acknowledged before its commit.
+import { ERRORS, GatewayError } from '../errors.js';
+import type { EventBus } from '../events/bus.js';
+import type { GatewayConfig } from '../config/schema.js';
+import type { Logger } from '../logger.js';
+import type { ActionPolicy } from '../policy/policy.js';
+import { reportedScore, type Score, type Scorer } from '../scoring/scorer.js';
+import type { Store } from '../store/store.js';
+import type { CommitResult, IncidentDraft } from '../store/types.js';
+import type { ThreatReport, ValidReport } from '../validate/report.js';
+
+export type IngestOutcome = Exclude<CommitResult, { kind: 'conflict' }>;
+
+interface Pending {
+  report: ValidReport;
+  resolve: (outcome: IngestOutcome) => void;
+  reject: (err: Error) => void;
+}
+
+export interface IngestObserver {
+  batchCommitted?(size: number, durationMs: number): void;
+}
+
+const KNOWN_FIELDS = new Set([
+  'incident_id',
+  'timestamp',
+  'threat_level',
+  'threat_score',
+  'people_count',
+  'weapon_detected',
+  'weapon_types',
+  'behavior_summary',
+  'is_critical',
+  'full_telemetry',
+  'camera_id',
+]);
+
+function extraFields(report: ThreatReport): Record<string, unknown> | null {
+  const extra = Object.entries(report).filter(([k]) => !KNOWN_FIELDS.has(k));
+  return extra.length ? Object.fromEntries(extra) : null;
+}
+
+/** SQLite's "disk full" and "I/O error" families: the camera should retry, not give up. */
+function classifyStorageError(err: unknown): GatewayError {
+  const code = (err as { code?: string }).code ?? '';
+  if (code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR')) return new GatewayError(ERRORS.STORAGE_FULL);
+  return new GatewayError(ERRORS.STORAGE_FAILED);
+}
+
+export class IngestPipeline {
+  private queue: Pending[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private accepting = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly config: GatewayConfig['ingest'],
+    private readonly store: Store,
+    private readonly scorer: Scorer,
+    private readonly policy: ActionPolicy,
+    private readonly bus: EventBus,
+    private readonly log: Logger,
+    private readonly observer: IngestObserver = {},
+  ) {}
+
+  async start(): Promise<void> {
+    this.accepting = true;
+  }
+
+  /** Refuses new reports, then commits everything already queued. */
+  async stop(): Promise<void> {
+    this.accepting = false;
+    await this.drain();
+  }
+
+  /** Resolves once nothing is queued or being committed. */
+  drain(): Promise<void> {
+    if (this.queue.length === 0 && !this.running) return Promise.resolve();
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+      this.kick();
+    }
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  /** Queues a validated report; resolves after its transaction has committed. */
+  submit(report: ValidReport): Promise<IngestOutcome> {
+    if (!this.accepting) return Promise.reject(new GatewayError(ERRORS.SHUTTING_DOWN));
+    if (this.queue.length >= this.config.max_pending) return Promise.reject(new GatewayError(ERRORS.OVERLOADED));
+    return new Promise<IngestOutcome>((resolve, reject) => {
+      this.queue.push({ report, resolve, reject });
+      if (this.running) return; // the batch in flight picks these up when it finishes
+      if (this.queue.length >= this.config.commit_max_batch || this.config.commit_window_ms === 0) {
+        this.kick();
+      } else {
+        this.timer ??= setTimeout(() => {
+          this.timer = null;
+          this.kick();
+        }, this.config.commit_window_ms);
+      }
+    });
+  }
+
+  private kick(): void {
+    if (this.running || this.queue.length === 0) return;
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    const batch = this.queue.splice(0, this.config.commit_max_batch);
+    this.running = this.runBatch(batch).finally(() => {
+      this.running = null;
+      if (this.queue.length > 0) {
+        this.kick();
+      } else {
+        for (const wake of this.idleWaiters.splice(0)) wake();
+      }
+    });
+  }
+
+  private async score(batch: Pending[]): Promise<Score[]> {
+    const reports = batch.map((p) => p.report);
+    try {
+      const scores = await this.scorer.scoreBatch(reports);
+      if (scores.length === reports.length) return scores;
+      this.log.error({ expected: reports.length, got: scores.length }, 'scorer returned the wrong number of scores');
+    } catch (err) {
+      this.log.error({ err }, 'scorer failed; using the reported levels');
+    }
+    return reports.map(reportedScore);
+  }
+
+  private draft(p: Pending, score: Score): IncidentDraft {
+    const { report, cameraId, source, contentHash, receivedAt } = p.report;
+    const weaponDetected = report.weapon_detected ?? false;
+    const plan = this.policy.plan(score.level, weaponDetected);
+    return {
+      incidentId: report.incident_id,
+      timestamp: report.timestamp,
+      level: score.level,
+      score: score.score,
+      reportedLevel: report.threat_level,
+      reportedScore: report.threat_score,
+      modelVersion: score.modelVersion,
+      peopleCount: report.people_count ?? null,
+      weaponDetected,
+      weaponTypes: report.weapon_types ?? [],
+      behaviorSummary: report.behavior_summary ?? null,
+      isCritical: report.is_critical ?? false,
+      fullTelemetry: (report.full_telemetry as Record<string, unknown> | undefined) ?? null,
+      extraFields: extraFields(report),
+      cameraId,
+      source,
+      contentHash,
+      receivedAtMs: receivedAt,
+      actionTaken: plan.status,
+      actions: plan.actions,
+    };
+  }
+
+  private async runBatch(batch: Pending[]): Promise<void> {
+    const scores = await this.score(batch);
+    const drafts = batch.map((p, i) => this.draft(p, scores[i]!));
+    const started = performance.now();
+    let results: CommitResult[];
+    try {
+      results = this.store.commitBatch(drafts);
+    } catch (err) {
+      const failure = classifyStorageError(err);
+      if (batch.length > 1 && failure.code === ERRORS.STORAGE_FAILED.code) {
+        // One bad row must not sink its batch-mates: retry each on its own.
+        this.log.warn({ err, size: batch.length }, 'batch commit failed; retrying reports one by one');
+        batch.forEach((p, i) => this.commitAlone(p, drafts[i]!));
+        return;
+      }
+      this.log.error({ err, size: batch.length }, 'commit failed; reports refused');
+      for (const p of batch) p.reject(failure);
+      return;
+    }
+    this.observer.batchCommitted?.(batch.length, performance.now() - started);
+    batch.forEach((p, i) => this.settle(p, results[i]!));
+  }
+
+  private commitAlone(p: Pending, draft: IncidentDraft): void {
+    try {
+      this.settle(p, this.store.commitBatch([draft])[0]!);
+    } catch (err) {
+      this.log.error({ err, incident_id: draft.incidentId }, 'commit failed; report refused');
+      p.reject(classifyStorageError(err));
+    }
+  }
+
+  private settle(p: Pending, result: CommitResult): void {
+    if (result.kind === 'conflict') {
+      p.reject(
+        new GatewayError(ERRORS.INCIDENT_CONFLICT, [
+          { path: 'incident_id', message: `"${result.incident.incident_id}" is already stored with different content` },
+        ]),
+      );
+      return;
+    }
+    p.resolve(result);
+    if (result.kind === 'stored') {
+      // After the ack has been queued: the act stage never delays an acknowledgement.
+      setImmediate(() => {
+        this.bus.emit('incident.stored', { incident: result.incident, actions: result.actions });
+        for (const action of result.actions) this.bus.emit('action.planned', { incident: result.incident, action });
+      });
+    }
+  }
+}

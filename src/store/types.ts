@@ -1,0 +1,116 @@
+import type { ThreatLevel } from '../config/schema.js';
+
+/** An action row as the API shows it. */
+export interface PlannedAction {
+  id: number;
+  incident_id: string;
+  action_type: string;
+  description: string | null;
+  status: string;
+  executed_at: string | null;
+  result: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface AlertRow {
+  id: number;
+  incident_id: string;
+  alert_type: string;
+  recipient: string | null;
+  message: string | null;
+  sent_at: string | null;
+  status: string | null;
+}
+
+/** An incident as the seed's GET /incidents/{id} shows it, plus the gateway's own fields. */
+export interface StoredIncident {
+  id: number;
+  incident_id: string;
+  seq: number;
+  timestamp: string;
+  threat_level: ThreatLevel;
+  threat_score: number;
+  reported_level: ThreatLevel;
+  reported_score: number;
+  model_version: string | null;
+  people_count: number | null;
+  weapon_detected: boolean;
+  /** A JSON array in a string, exactly as the seed API returns it. */
+  weapon_types: string;
+  behavior_summary: string | null;
+  is_critical: boolean;
+  full_telemetry: Record<string, unknown> | null;
+  camera_id: string | null;
+  source: 'mqtt' | 'http';
+  status: string;
+  action_taken: string | null;
+  response_time_ms: number | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface IncidentSummary {
+  incident_id: string;
+  seq: number;
+  timestamp: string;
+  threat_level: ThreatLevel;
+  threat_score: number;
+  reported_level: ThreatLevel;
+  camera_id: string | null;
+  weapon_detected: boolean;
+  action_taken: string | null;
+  created_at: string;
+}
+
+/** Everything the commit stage needs to write one incident and its actions. */
+export interface IncidentDraft {
+  incidentId: string;
+  timestamp: string;
+  level: ThreatLevel;
+  score: number;
+  reportedLevel: ThreatLevel;
+  reportedScore: number;
+  modelVersion: string | null;
+  peopleCount: number | null;
+  weaponDetected: boolean;
+  weaponTypes: string[];
+  behaviorSummary: string | null;
+  isCritical: boolean;
+  fullTelemetry: Record<string, unknown> | null;
+  extraFields: Record<string, unknown> | null;
+  cameraId: string | null;
+  source: 'mqtt' | 'http';
+  contentHash: string;
+  receivedAtMs: number;
+  actionTaken: string;
+  actions: { type: string; description: string }[];
+}
+
+export type CommitResult =
+  | { kind: 'stored'; incident: StoredIncident; actions: PlannedAction[] }
+  | { kind: 'duplicate'; incident: StoredIncident; actions: PlannedAction[] }
+  | { kind: 'conflict'; incident: StoredIncident };
+
+export interface IncidentFilter {
+  threat_level?: ThreatLevel | undefined;
+  camera_id?: string | undefined;
+  since?: string | undefined;
+  until?: string | undefined;
+  limit: number;
+}
+
+export interface LevelCounts {
+  count_LOW: number;
+  count_MEDIUM: number;
+  count_HIGH: number;
+  count_CRITICAL: number;
+}
+
+export interface Statistics extends LevelCounts {
+  total_incidents: number;
+  weapons_detected: number;
+  critical_incidents: number;
+  per_camera: Record<string, LevelCounts & { total_incidents: number; weapons_detected: number }>;
+  last_24h: LevelCounts & { total_incidents: number; since: string };
+}

@@ -1,0 +1,101 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import { LEVELS, type ThreatLevel } from '../../../config/schema.js';
+import { ERRORS, GatewayError } from '../../../errors.js';
+import type { HttpDeps } from '../server.js';
+
+const MAX_LIMIT = 1000;
+
+const ListQuery = Type.Object({
+  threat_level: Type.Optional(Type.String({ description: 'LOW, MEDIUM, HIGH or CRITICAL' })),
+  camera_id: Type.Optional(Type.String({ maxLength: 64 })),
+  since: Type.Optional(Type.String({ description: 'ISO 8601; incidents received at or after' })),
+  until: Type.Optional(Type.String({ description: 'ISO 8601; incidents received at or before' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_LIMIT, default: 50 })),
+});
+
+interface ListQuery {
+  threat_level?: string;
+  camera_id?: string;
+  since?: string;
+  until?: string;
+  limit?: number;
+}
+
+function parseLevel(raw: string | undefined): ThreatLevel | undefined {
+  if (raw === undefined) return undefined;
+  const level = raw.toUpperCase();
+  if (!(LEVELS as readonly string[]).includes(level)) {
+    throw new GatewayError(ERRORS.BAD_REQUEST, [{ path: 'threat_level', message: `must be one of ${LEVELS.join(', ')}` }]);
+  }
+  return level as ThreatLevel;
+}
+
+function parseInstant(raw: string | undefined, name: string): string | undefined {
+  if (raw === undefined) return undefined;
+  const ms = Date.parse(raw);
+  if (Number.isNaN(ms)) throw new GatewayError(ERRORS.BAD_REQUEST, [{ path: name, message: 'must be an ISO 8601 date-time' }]);
+  return new Date(ms).toISOString();
+}
+
+export const incidentRoutes =
+  (deps: HttpDeps): FastifyPluginAsync =>
+  async (app) => {
+    const { store } = deps;
+
+    app.get<{ Querystring: ListQuery }>(
+      '/incidents',
+      { schema: { summary: 'List incidents, newest first', querystring: ListQuery } },
+      async (request) => {
+        const q = request.query;
+        const incidents = store.listIncidents({
+          threat_level: parseLevel(q.threat_level),
+          camera_id: q.camera_id,
+          since: parseInstant(q.since, 'since'),
+          until: parseInstant(q.until, 'until'),
+          limit: q.limit ?? 50,
+        });
+        return { count: incidents.length, incidents };
+      },
+    );
+
+    app.get<{ Params: { level: string }; Querystring: { limit?: number } }>(
+      '/incidents/threat_level/:level',
+      {
+        schema: {
+          summary: 'Incidents of one threat level, newest first',
+          params: Type.Object({ level: Type.String() }),
+          querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_LIMIT, default: 100 })) }),
+        },
+      },
+      async (request) => {
+        const level = parseLevel(request.params.level)!;
+        const incidents = store.listIncidents({ threat_level: level, limit: request.query.limit ?? 100 });
+        return { threat_level: level, count: incidents.length, incidents };
+      },
+    );
+
+    app.get<{ Params: { incident_id: string } }>(
+      '/incidents/:incident_id',
+      {
+        schema: {
+          summary: 'One incident with its actions and alerts',
+          params: Type.Object({ incident_id: Type.String({ maxLength: 128 }) }),
+        },
+      },
+      async (request) => {
+        const incident = store.getIncident(request.params.incident_id);
+        if (!incident) {
+          throw new GatewayError(ERRORS.INCIDENT_NOT_FOUND, [
+            { path: 'incident_id', message: `no incident "${request.params.incident_id}"` },
+          ]);
+        }
+        return { ...incident, actions: store.actionsFor(incident.incident_id), alerts: store.alertsFor(incident.incident_id) };
+      },
+    );
+
+    app.get('/statistics', { schema: { summary: 'Threat statistics: totals, per camera, last 24 h' } }, async () => {
+      const { per_camera, last_24h, ...totals } = store.statistics();
+      return { timestamp: new Date().toISOString(), statistics: { ...totals, per_camera, last_24h } };
+    });
+  };

@@ -1,0 +1,117 @@
+// The HTTP transport and query API: the SafeSphere backend's endpoints, served by fastify.
+import type { AddressInfo } from 'node:net';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { GatewayConfig } from '../../config/schema.js';
+import { ERRORS, GatewayError } from '../../errors.js';
+import type { HealthRegistry } from '../../health.js';
+import type { Logger } from '../../logger.js';
+import type { IngestPipeline } from '../../pipeline/ingest.js';
+import type { Store } from '../../store/store.js';
+import type { ReportValidator } from '../../validate/report.js';
+import { healthRoutes } from './routes/health.js';
+import { incidentRoutes } from './routes/incidents.js';
+import { reportRoutes } from './routes/reports.js';
+
+export interface HttpDeps {
+  config: GatewayConfig;
+  validator: ReportValidator;
+  pipeline: IngestPipeline;
+  store: Store;
+  health: HealthRegistry;
+  log: Logger;
+  version: string;
+}
+
+/** Maps fastify's own errors and ours onto the one `{error: {code, message, details}}` shape. */
+function toGatewayError(err: FastifyError | GatewayError): GatewayError {
+  if (err instanceof GatewayError) return err;
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new GatewayError(ERRORS.PAYLOAD_TOO_LARGE);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new GatewayError(err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? ERRORS.UNSUPPORTED_MEDIA_TYPE : ERRORS.BAD_REQUEST);
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new GatewayError(ERRORS.MALFORMED_JSON, [{ path: '(body)', message: 'is empty' }]);
+    case 'FST_ERR_VALIDATION':
+      return new GatewayError(
+        ERRORS.BAD_REQUEST,
+        (err.validation ?? []).map((v) => ({
+          path: [err.validationContext, ...v.instancePath.split('/').filter(Boolean)].filter(Boolean).join('.'),
+          message: v.message ?? 'is invalid',
+        })),
+      );
+    default:
+      break;
+  }
+  if (err instanceof SyntaxError || (err.statusCode === 400 && /JSON/i.test(err.message))) {
+    return new GatewayError(ERRORS.MALFORMED_JSON, [{ path: '(body)', message: err.message }]);
+  }
+  if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
+    return new GatewayError({ code: ERRORS.BAD_REQUEST.code, status: err.statusCode, message: err.message });
+  }
+  return new GatewayError(ERRORS.INTERNAL);
+}
+
+export class HttpServer {
+  private app: FastifyInstance | null = null;
+
+  constructor(private readonly deps: HttpDeps) {}
+
+  async start(): Promise<void> {
+    const { config, log } = this.deps;
+    const app = Fastify({
+      loggerInstance: log.child({ component: 'http' }) as FastifyBaseLogger,
+      disableRequestLogging: true,
+      bodyLimit: config.report.max_payload_bytes,
+      requestTimeout: config.http.request_timeout_ms,
+      // Our handlers answer every error in one shape; fastify's ajv is only used for
+      // params and querystrings, without type coercion surprises.
+      ajv: { customOptions: { coerceTypes: true, removeAdditional: false, allErrors: true } },
+    });
+
+    app.setErrorHandler((err: FastifyError | GatewayError, request, reply) => {
+      const mapped = toGatewayError(err);
+      if (mapped.statusCode >= 500) request.log.error({ err }, 'request failed');
+      void reply.status(mapped.statusCode).send(mapped.toJSON());
+    });
+    app.setNotFoundHandler((request, reply) => {
+      void reply.status(404).send(new GatewayError(ERRORS.NOT_FOUND, [], `No endpoint ${request.method} ${request.url}`).toJSON());
+    });
+
+    await app.register(swagger, {
+      openapi: {
+        info: {
+          title: 'SafeSphere Edge API',
+          description: 'SafeSphere-compatible threat report ingest and incident API, served by the site gateway.',
+          version: this.deps.version,
+        },
+      },
+    });
+    await app.register(swaggerUi, { routePrefix: '/docs' });
+
+    await app.register(reportRoutes(this.deps));
+    await app.register(incidentRoutes(this.deps));
+    await app.register(healthRoutes(this.deps));
+
+    await app.listen({ host: config.http.host, port: config.http.port });
+    this.app = app;
+  }
+
+  async stop(): Promise<void> {
+    const app = this.app;
+    this.app = null;
+    await app?.close();
+  }
+
+  get port(): number {
+    const addr = this.app?.server.address() as AddressInfo | null | undefined;
+    return addr?.port ?? 0;
+  }
+
+  get isListening(): boolean {
+    return this.app?.server.listening ?? false;
+  }
+}

@@ -1,0 +1,16 @@
+import type { ThreatLevel } from '../../config/schema.js';
+
+/** Every MQTT topic the gateway reads or writes. */
+export const TOPICS = {
+  cameraThreats: (cameraId: string) => `safesphere/cameras/${cameraId}/threats`,
+  incidents: (level: ThreatLevel) => `safesphere/incidents/${level}`,
+  rejects: (cameraId: string) => `safesphere/gateway/rejects/${cameraId}`,
+  status: 'safesphere/gateway/status',
+} as const;
+
+/** The camera id of a `safesphere/cameras/<camera_id>/threats` topic, else null. */
+export function parseCameraTopic(topic: string): string | null {
+  const parts = topic.split('/');
+  if (parts.length !== 4 || parts[0] !== 'safesphere' || parts[1] !== 'cameras' || parts[3] !== 'threats') return null;
+  return parts[2] ?? null;
+}

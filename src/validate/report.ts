@@ -1,0 +1,150 @@
+// The "validate" stage: one validator for reports from every transport.
+import { createHash } from 'node:crypto';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { Type, type Static } from '@sinclair/typebox';
+import { ID_PATTERN, LEVELS, type GatewayConfig, type ThreatLevel } from '../config/schema.js';
+import { ERRORS, GatewayError, type ErrorDetail } from '../errors.js';
+
+/** ISO 8601 date-time as threat_cv writes it: an offset is optional, fractions up to nanoseconds. */
+const ISO_8601 = '^\\d{4}-\\d{2}-\\d{2}[T ]\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,9})?)?(Z|[+-]\\d{2}:?\\d{2})?$';
+
+export function reportSchema(limits: GatewayConfig['report']) {
+  const text = Type.String({ maxLength: limits.max_string_length });
+  return Type.Object(
+    {
+      incident_id: Type.String({ minLength: 1, maxLength: 128, pattern: ID_PATTERN }),
+      timestamp: Type.String({ maxLength: 40, pattern: ISO_8601 }),
+      threat_level: Type.Unsafe<ThreatLevel>({ type: 'string', enum: [...LEVELS] }),
+      threat_score: Type.Number({ minimum: 0, maximum: 1 }),
+      people_count: Type.Optional(Type.Integer({ minimum: 0, maximum: 100000 })),
+      weapon_detected: Type.Optional(Type.Boolean()),
+      weapon_types: Type.Optional(
+        Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: limits.max_weapon_types }),
+      ),
+      behavior_summary: Type.Optional(text),
+      is_critical: Type.Optional(Type.Boolean()),
+      full_telemetry: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+      camera_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: ID_PATTERN })),
+    },
+    // threat_cv may add fields over time; unknown top-level fields are kept inside the
+    // stored report rather than refused, but they must stay within the size limit.
+    { additionalProperties: true },
+  );
+}
+
+export type ThreatReport = Static<ReturnType<typeof reportSchema>>;
+
+/** A report that passed validation, with the transport facts attached. */
+export interface ValidReport {
+  report: ThreatReport;
+  cameraId: string | null;
+  source: 'mqtt' | 'http';
+  /** SHA-256 of the canonical report JSON: equal content gives equal hashes. */
+  contentHash: string;
+  receivedAt: number;
+}
+
+function depthOf(value: unknown, limit: number, depth = 1): number {
+  if (depth > limit || value === null || typeof value !== 'object') return depth;
+  let max = depth;
+  for (const child of Object.values(value as Record<string, unknown>)) {
+    if (child !== null && typeof child === 'object') {
+      max = Math.max(max, depthOf(child, limit, depth + 1));
+      if (max > limit) break;
+    }
+  }
+  return max;
+}
+
+/** JSON with object keys sorted, so two equal reports serialise to the same bytes. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const entries = Object.keys(value as object)
+    .sort()
+    .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+    .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`);
+  return `{${entries.join(',')}}`;
+}
+
+function detailFor(e: ErrorObject): ErrorDetail {
+  const path = e.instancePath.split('/').filter(Boolean).join('.');
+  if (e.keyword === 'required') {
+    const field = (e.params as { missingProperty: string }).missingProperty;
+    return { path: path ? `${path}.${field}` : field, message: 'is required' };
+  }
+  if (e.keyword === 'enum') {
+    return { path, message: `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}` };
+  }
+  if (e.keyword === 'pattern') {
+    const message =
+      path === 'timestamp'
+        ? 'must be an ISO 8601 date-time'
+        : 'may contain only letters, digits and _ . : -';
+    return { path, message };
+  }
+  return { path: path || '(body)', message: e.message ?? 'is invalid' };
+}
+
+export class ReportValidator {
+  private readonly check: ValidateFunction<ThreatReport>;
+
+  constructor(private readonly limits: GatewayConfig['report']) {
+    const ajv = new Ajv({ allErrors: true, strict: false });
+    this.check = ajv.compile<ThreatReport>(reportSchema(limits));
+  }
+
+  get maxPayloadBytes(): number {
+    return this.limits.max_payload_bytes;
+  }
+
+  /** Parses raw bytes (MQTT payloads) and validates them. */
+  parse(raw: Buffer | string, source: ValidReport['source'], topicCameraId: string | null): ValidReport {
+    const size = typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length;
+    if (size > this.limits.max_payload_bytes) {
+      throw new GatewayError(ERRORS.PAYLOAD_TOO_LARGE, [
+        { path: '(body)', message: `is ${size} bytes; the limit is ${this.limits.max_payload_bytes}` },
+      ]);
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
+    } catch (err) {
+      throw new GatewayError(ERRORS.MALFORMED_JSON, [{ path: '(body)', message: (err as Error).message }]);
+    }
+    return this.validate(body, source, topicCameraId);
+  }
+
+  /** Validates an already-parsed body (HTTP). */
+  validate(body: unknown, source: ValidReport['source'], topicCameraId: string | null): ValidReport {
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      throw new GatewayError(ERRORS.INVALID_REPORT, [{ path: '(body)', message: 'must be a JSON object' }]);
+    }
+    const details: ErrorDetail[] = [];
+    if (!this.check(body)) details.push(...(this.check.errors ?? []).map(detailFor));
+    const report = body as ThreatReport;
+
+    if (typeof report.timestamp === 'string' && !details.some((d) => d.path === 'timestamp')) {
+      if (Number.isNaN(Date.parse(report.timestamp.replace(' ', 'T')))) {
+        details.push({ path: 'timestamp', message: 'is not a real date and time' });
+      }
+    }
+    if (report.full_telemetry !== undefined && depthOf(report.full_telemetry, this.limits.max_telemetry_depth) > this.limits.max_telemetry_depth) {
+      details.push({ path: 'full_telemetry', message: `nests deeper than ${this.limits.max_telemetry_depth} levels` });
+    }
+    if (topicCameraId !== null && report.camera_id !== undefined && report.camera_id !== topicCameraId) {
+      details.push({ path: 'camera_id', message: `does not match the topic's camera id "${topicCameraId}"` });
+    }
+    if (details.length > 0) throw new GatewayError(ERRORS.INVALID_REPORT, details);
+
+    const cameraId = topicCameraId ?? report.camera_id ?? null;
+    const normalized: ThreatReport = cameraId === null ? report : { ...report, camera_id: cameraId };
+    return {
+      report: normalized,
+      cameraId,
+      source,
+      contentHash: createHash('sha256').update(canonicalJson(normalized)).digest('hex'),
+      receivedAt: Date.now(),
+    };
+  }
+}
