@@ -1,6 +1,6 @@
 // The HTTP transport and query API: the SafeSphere backend's endpoints, served by fastify.
 import type { AddressInfo } from 'node:net';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { GatewayConfig } from '../../config/schema.js';
@@ -64,7 +64,8 @@ export class HttpServer {
     const { config, log } = this.deps;
     const app = Fastify({
       loggerInstance: log.child({ component: 'http' }) as FastifyBaseLogger,
-      disableRequestLogging: true,
+      // Per-request logs would cost more than the ingest itself at thousands of reports/s.
+      logController: new LogController({ disableRequestLogging: true }),
       bodyLimit: config.report.max_payload_bytes,
       requestTimeout: config.http.request_timeout_ms,
       // Our handlers answer every error in one shape; fastify's ajv is only used for
