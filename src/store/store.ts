@@ -79,6 +79,8 @@ export class Store {
   private db: Database.Database | null = null;
   private nextSeq = 1;
   private stmts: Record<string, Statement> = {};
+  /** List queries differ only by which filters are set: at most 16 shapes, each prepared once. */
+  private readonly listStmts = new Map<string, Statement>();
   readonly file: string;
 
   constructor(
@@ -119,6 +121,7 @@ export class Store {
     }
     this.db.close();
     this.db = null;
+    this.listStmts.clear();
   }
 
   get isOpen(): boolean {
@@ -302,10 +305,9 @@ export class Store {
     const sql = `SELECT ${SUMMARY_COLUMNS} FROM incidents ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
       ORDER BY created_at DESC, id DESC LIMIT ?`;
     params.push(filter.limit);
-    return this.database
-      .prepare<unknown[], Row>(sql)
-      .all(...params)
-      .map(toSummary);
+    let stmt = this.listStmts.get(sql);
+    if (!stmt) this.listStmts.set(sql, (stmt = this.database.prepare<unknown[], Row>(sql)));
+    return stmt.all(...params).map(toSummary);
   }
 
   statistics(now = Date.now()): Statistics {
