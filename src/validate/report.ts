@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { Type, type Static } from '@sinclair/typebox';
+import secureJson from 'secure-json-parse';
 import { ID_PATTERN, LEVELS, type GatewayConfig, type ThreatLevel } from '../config/schema.js';
 import { ERRORS, GatewayError, type ErrorDetail } from '../errors.js';
 
@@ -42,6 +43,39 @@ export interface ValidReport {
   /** SHA-256 of the canonical report JSON: equal content gives equal hashes. */
   contentHash: string;
   receivedAt: number;
+}
+
+/**
+ * The JSON parser for reports from every transport. Keys that could reach an object's
+ * prototype (`__proto__`, `constructor.prototype`) are refused, not silently stripped.
+ */
+export function parseJsonBody(raw: Buffer | string): unknown {
+  try {
+    return secureJson.parse(raw, undefined, { protoAction: 'error', constructorAction: 'error' });
+  } catch (err) {
+    const message = /prototype/i.test((err as Error).message)
+      ? 'contains a forbidden __proto__ or constructor.prototype key'
+      : (err as Error).message;
+    throw new GatewayError(ERRORS.MALFORMED_JSON, [{ path: '(body)', message }]);
+  }
+}
+
+const DATE_PARTS = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))?/;
+
+/** Date.parse rolls 2026-02-30 over to March; this refuses dates and times that do not exist. */
+function isRealDateTime(text: string): boolean {
+  const m = DATE_PARTS.exec(text);
+  if (!m || Number.isNaN(Date.parse(text.replace(' ', 'T')))) return false;
+  const [year, month, day, hour, minute, second] = m.slice(1).map((v) => Number(v ?? 0)) as number[];
+  const date = new Date(Date.UTC(year!, month! - 1, day!, hour!, minute!, second!));
+  return (
+    date.getUTCFullYear() === year &&
+    date.getUTCMonth() === month! - 1 &&
+    date.getUTCDate() === day &&
+    date.getUTCHours() === hour &&
+    date.getUTCMinutes() === minute &&
+    date.getUTCSeconds() === second
+  );
 }
 
 function depthOf(value: unknown, limit: number, depth = 1): number {
@@ -106,13 +140,7 @@ export class ReportValidator {
         { path: '(body)', message: `is ${size} bytes; the limit is ${this.limits.max_payload_bytes}` },
       ]);
     }
-    let body: unknown;
-    try {
-      body = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
-    } catch (err) {
-      throw new GatewayError(ERRORS.MALFORMED_JSON, [{ path: '(body)', message: (err as Error).message }]);
-    }
-    return this.validate(body, source, topicCameraId);
+    return this.validate(parseJsonBody(raw), source, topicCameraId);
   }
 
   /** Validates an already-parsed body (HTTP). */
@@ -125,12 +153,14 @@ export class ReportValidator {
     const report = body as ThreatReport;
 
     if (typeof report.timestamp === 'string' && !details.some((d) => d.path === 'timestamp')) {
-      if (Number.isNaN(Date.parse(report.timestamp.replace(' ', 'T')))) {
-        details.push({ path: 'timestamp', message: 'is not a real date and time' });
-      }
+      if (!isRealDateTime(report.timestamp)) details.push({ path: 'timestamp', message: 'is not a real date and time' });
     }
-    if (report.full_telemetry !== undefined && depthOf(report.full_telemetry, this.limits.max_telemetry_depth) > this.limits.max_telemetry_depth) {
-      details.push({ path: 'full_telemetry', message: `nests deeper than ${this.limits.max_telemetry_depth} levels` });
+    // Every field, not only full_telemetry: deep nesting anywhere would overflow the stack later.
+    const maxDepth = this.limits.max_telemetry_depth;
+    for (const [field, value] of Object.entries(report)) {
+      if (value !== null && typeof value === 'object' && depthOf(value, maxDepth) > maxDepth) {
+        details.push({ path: field, message: `nests deeper than ${maxDepth} levels` });
+      }
     }
     if (topicCameraId !== null && report.camera_id !== undefined && report.camera_id !== topicCameraId) {
       details.push({ path: 'camera_id', message: `does not match the topic's camera id "${topicCameraId}"` });

@@ -9,7 +9,7 @@ import type { HealthRegistry } from '../../health.js';
 import type { Logger } from '../../logger.js';
 import type { IngestPipeline } from '../../pipeline/ingest.js';
 import type { Store } from '../../store/store.js';
-import type { ReportValidator } from '../../validate/report.js';
+import { parseJsonBody, type ReportValidator } from '../../validate/report.js';
 import { healthRoutes } from './routes/health.js';
 import { incidentRoutes } from './routes/incidents.js';
 import { reportRoutes } from './routes/reports.js';
@@ -25,11 +25,11 @@ export interface HttpDeps {
 }
 
 /** Maps fastify's own errors and ours onto the one `{error: {code, message, details}}` shape. */
-function toGatewayError(err: FastifyError | GatewayError): GatewayError {
+function toGatewayError(err: FastifyError | GatewayError, bodyLimit: number): GatewayError {
   if (err instanceof GatewayError) return err;
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new GatewayError(ERRORS.PAYLOAD_TOO_LARGE);
+      return new GatewayError(ERRORS.PAYLOAD_TOO_LARGE, [{ path: '(body)', message: `is larger than the limit of ${bodyLimit} bytes` }]);
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new GatewayError(err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? ERRORS.UNSUPPORTED_MEDIA_TYPE : ERRORS.BAD_REQUEST);
@@ -57,6 +57,7 @@ function toGatewayError(err: FastifyError | GatewayError): GatewayError {
 
 export class HttpServer {
   private app: FastifyInstance | null = null;
+  private closing = false;
 
   constructor(private readonly deps: HttpDeps) {}
 
@@ -71,10 +72,28 @@ export class HttpServer {
       // Our handlers answer every error in one shape; fastify's ajv is only used for
       // params and querystrings, without type coercion surprises.
       ajv: { customOptions: { coerceTypes: true, removeAdditional: false, allErrors: true } },
+      // incident_id may be 128 characters; the default limit is 100.
+      routerOptions: { maxParamLength: 160 },
+    });
+
+    // The same JSON parser as MQTT, and JSON only: a report in any other type is a 415.
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
+      try {
+        if (body.length === 0) throw new GatewayError(ERRORS.MALFORMED_JSON, [{ path: '(body)', message: 'is empty' }]);
+        done(null, parseJsonBody(body as Buffer));
+      } catch (err) {
+        done(err as Error, undefined);
+      }
+    });
+
+    // A graceful stop must not wait out keep-alive: close each connection after its reply.
+    app.addHook('onSend', async (_request, reply) => {
+      if (this.closing) void reply.header('connection', 'close');
     });
 
     app.setErrorHandler((err: FastifyError | GatewayError, request, reply) => {
-      const mapped = toGatewayError(err);
+      const mapped = toGatewayError(err, config.report.max_payload_bytes);
       if (mapped.statusCode >= 500) request.log.error({ err }, 'request failed');
       void reply.status(mapped.statusCode).send(mapped.toJSON());
     });
@@ -103,8 +122,9 @@ export class HttpServer {
 
   async stop(): Promise<void> {
     const app = this.app;
-    this.app = null;
+    this.closing = true;
     await app?.close();
+    this.app = null;
   }
 
   get port(): number {
