@@ -73,6 +73,14 @@ export const ConfigSchema = Type.Object(
       {
         host: Type.String({ default: '0.0.0.0', description: 'Address the embedded MQTT broker listens on.' }),
         port: Type.Integer({ minimum: 0, maximum: 65535, default: 1883, description: 'Embedded MQTT broker port (0 picks a free port).' }),
+        max_packet_bytes: Type.Integer({
+          minimum: 4096,
+          maximum: 256 * 1024 * 1024,
+          default: 2 * 1024 * 1024,
+          description:
+            'Largest MQTT packet read; a client announcing a bigger one is disconnected before it is buffered. ' +
+            'Reports over report.max_payload_bytes but under this get a reject message instead.',
+        }),
       },
       'Embedded MQTT broker (aedes). Cameras publish QoS 1 to safesphere/cameras/<camera_id>/threats.',
     ),

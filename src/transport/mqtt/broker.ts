@@ -10,6 +10,7 @@ import type { EventBus } from '../../events/bus.js';
 import type { Logger } from '../../logger.js';
 import type { IngestPipeline } from '../../pipeline/ingest.js';
 import type { ReportValidator } from '../../validate/report.js';
+import { guardFrameSize } from './frame-guard.js';
 import { GatewayStatusSession } from './status.js';
 import { TOPICS, parseCameraTopic } from './topics.js';
 
@@ -20,6 +21,7 @@ export interface MqttCounters {
   duplicates: number;
   rejected: number;
   refused: number;
+  oversize: number;
 }
 
 export class MqttBroker {
@@ -27,7 +29,7 @@ export class MqttBroker {
   private server: Server | null = null;
   private status: GatewayStatusSession | null = null;
   private unsubscribe: (() => void) | null = null;
-  readonly counters: MqttCounters = { accepted: 0, duplicates: 0, rejected: 0, refused: 0 };
+  readonly counters: MqttCounters = { accepted: 0, duplicates: 0, rejected: 0, refused: 0, oversize: 0 };
 
   constructor(
     private readonly config: GatewayConfig['mqtt'],
@@ -48,7 +50,13 @@ export class MqttBroker {
     aedes.on('connectionError', (client, err) => this.log.debug({ client: client?.id, err: err.message }, 'mqtt connection error'));
     this.aedes = aedes;
 
-    const server = createServer((socket) => aedes.handle(socket));
+    const server = createServer((socket) => {
+      guardFrameSize(socket, this.config.max_packet_bytes, (announced) => {
+        this.counters.oversize++;
+        this.log.warn({ remote: socket.remoteAddress, announced, limit: this.config.max_packet_bytes }, 'mqtt packet over the size limit; connection closed');
+      });
+      aedes.handle(socket);
+    });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.config.port, this.config.host, () => {
