@@ -134,3 +134,29 @@ describe('event bus', () => {
     expect(logs.lines.filter((l) => l.msg === 'event listener failed')).toHaveLength(2);
   });
 });
+
+describe('group commit without a window', () => {
+  it('still batches the reports submitted in the same turn of the event loop', async () => {
+    const config = loadConfig();
+    const dir = tempDir();
+    const store = new Store(dir, createLogger('silent'));
+    await store.start();
+    const batches: number[] = [];
+    const log = createLogger('silent');
+    const p = new IngestPipeline(
+      { ...config.ingest, commit_window_ms: 0 },
+      store,
+      new ReportedLevelScorer(),
+      new ActionPolicy(config.policy),
+      new EventBus(log),
+      log,
+      { batchCommitted: (size) => batches.push(size) },
+    );
+    await p.start();
+    const validator = new ReportValidator(config.report);
+    await Promise.all([1, 2, 3, 4].map((i) => p.submit(validator.validate(seedReport({ incident_id: `W0_${i}` }), 'http', null))));
+    expect(batches).toEqual([4]);
+    await store.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});

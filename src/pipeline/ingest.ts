@@ -1,9 +1,10 @@
 // The pipeline both transports share: validated report -> re-score -> policy -> one
 // SQLite transaction per batch (group commit) -> ack -> events for the act stage.
 //
-// Reports that arrive within `commit_window_ms` of each other, or while the previous
-// batch is being committed, share one transaction and one fsync, and are all
-// acknowledged when it returns. Nothing is acknowledged before its commit.
+// Reports that arrive within `commit_window_ms` of each other share one transaction and
+// one fsync, and are all acknowledged when it returns; so do reports that arrive while
+// an asynchronous scorer works on the previous batch. Nothing is acknowledged before
+// its commit.
 import { ERRORS, GatewayError } from '../errors.js';
 import type { EventBus } from '../events/bus.js';
 import type { GatewayConfig } from '../config/schema.js';
@@ -55,6 +56,7 @@ function classifyStorageError(err: unknown): GatewayError {
 export class IngestPipeline {
   private queue: Pending[] = [];
   private timer: NodeJS.Timeout | null = null;
+  private immediate: NodeJS.Immediate | null = null;
   private running: Promise<void> | null = null;
   private accepting = false;
   private idleWaiters: (() => void)[] = [];
@@ -82,11 +84,7 @@ export class IngestPipeline {
   /** Resolves once nothing is queued or being committed. */
   drain(): Promise<void> {
     if (this.queue.length === 0 && !this.running) return Promise.resolve();
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = null;
-      this.kick();
-    }
+    if (this.timer || this.immediate) this.kick();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -101,8 +99,14 @@ export class IngestPipeline {
     return new Promise<IngestOutcome>((resolve, reject) => {
       this.queue.push({ report, resolve, reject });
       if (this.running) return; // the batch in flight picks these up when it finishes
-      if (this.queue.length >= this.config.commit_max_batch || this.config.commit_window_ms === 0) {
+      if (this.queue.length >= this.config.commit_max_batch) {
         this.kick();
+      } else if (this.config.commit_window_ms === 0) {
+        // No window: still let the reports already read from the sockets join the batch.
+        this.immediate ??= setImmediate(() => {
+          this.immediate = null;
+          this.kick();
+        });
       } else {
         this.timer ??= setTimeout(() => {
           this.timer = null;
@@ -117,6 +121,10 @@ export class IngestPipeline {
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = null;
+    }
+    if (this.immediate) {
+      clearImmediate(this.immediate);
+      this.immediate = null;
     }
     const batch = this.queue.splice(0, this.config.commit_max_batch);
     this.running = this.runBatch(batch).finally(() => {
