@@ -19,6 +19,7 @@ export const ERRORS = {
   UNSUPPORTED_MEDIA_TYPE: define('UNSUPPORTED_MEDIA_TYPE', 415, 'Send the report as application/json'),
   INCIDENT_CONFLICT: define('INCIDENT_CONFLICT', 409, 'This incident_id was already reported with different content'),
   INCIDENT_NOT_FOUND: define('INCIDENT_NOT_FOUND', 404, 'No incident with this id'),
+  INVALID_LABEL: define('INVALID_LABEL', 422, 'The label is invalid'),
   BAD_REQUEST: define('BAD_REQUEST', 400, 'The request is invalid'),
   NOT_FOUND: define('NOT_FOUND', 404, 'No such endpoint'),
   OVERLOADED: define('OVERLOADED', 503, 'The gateway is overloaded; retry shortly'),
@@ -26,6 +27,15 @@ export const ERRORS = {
   STORAGE_FULL: define('STORAGE_FULL', 507, 'The gateway\'s storage is full; the report was not stored'),
   STORAGE_FAILED: define('STORAGE_FAILED', 500, 'The report could not be stored'),
   INTERNAL: define('INTERNAL', 500, 'Internal error'),
+  UNAUTHORIZED: define('UNAUTHORIZED', 401, 'A valid bearer token is required'),
+  FORBIDDEN: define('FORBIDDEN', 403, 'The token does not grant this role'),
+  SYNC_DISABLED: define(
+    'SYNC_DISABLED',
+    503,
+    'The sync pull API is off: set sync.token or sync.token_file (env SAFESPHERE_SYNC_TOKEN / SAFESPHERE_SYNC_TOKEN_FILE) and restart',
+  ),
+  BAD_CURSOR: define('BAD_CURSOR', 400, 'The sync cursor is invalid'),
+  SYNC_ACK_AHEAD: define('SYNC_ACK_AHEAD', 409, 'The ack is ahead of what was served'),
 } as const;
 
 export class GatewayError extends Error {

@@ -1,14 +1,18 @@
 // The composition root: builds every component in dependency order, starts them in
 // that order and stops them in reverse. Constructors do no I/O; signals live in bin/.
 import { readFileSync } from 'node:fs';
+import { Automation } from './automation/automation.js';
 import type { GatewayConfig } from './config/schema.js';
 import { EventBus } from './events/bus.js';
 import { HealthRegistry } from './health.js';
 import type { Logger } from './logger.js';
 import { IngestPipeline, type IngestObserver } from './pipeline/ingest.js';
 import { ActionPolicy } from './policy/policy.js';
-import { ReportedLevelScorer, type Scorer } from './scoring/scorer.js';
+import { RescoreStage } from './scoring/rescorer.js';
+import { type Scorer } from './scoring/scorer.js';
+import { LabelStore } from './store/labels.js';
 import { Store } from './store/store.js';
+import { SyncService } from './sync/service.js';
 import { HttpServer } from './transport/http/server.js';
 import { MqttBroker } from './transport/mqtt/broker.js';
 import { ReportValidator } from './validate/report.js';
@@ -48,6 +52,14 @@ export class Gateway {
   readonly pipeline: IngestPipeline;
   readonly mqtt: MqttBroker;
   readonly http: HttpServer;
+  /** Upstream sync: outbox drain (HTTP push, MQTT bridge), pull API, retention. */
+  readonly sync: SyncService;
+  /** Operator labels (POST /incidents/{id}/label), written in one transaction each. */
+  readonly labels: LabelStore;
+  /** The re-score stage; null when a scorer was injected through GatewayOptions. */
+  readonly rescorer: RescoreStage | null;
+  /** Null when nodered.enabled is false: actions are planned but stay pending. */
+  readonly automation: Automation | null;
   private readonly components: Component[];
   private started: Component[] = [];
 
@@ -59,16 +71,45 @@ export class Gateway {
     this.bus = new EventBus(log.child({ component: 'bus' }));
     this.store = new Store(config.data_dir, log.child({ component: 'store' }));
     const validator = new ReportValidator(config.report);
+    const policy = new ActionPolicy(config.policy);
+    this.labels = new LabelStore(this.store);
+    this.sync = new SyncService(config, this.store, log.child({ component: 'sync' }));
+    // A label reaches the outbox in the label's own transaction.
+    this.labels.inTransaction((_db, label) => {
+      this.store.enqueueOutbox('label', label.incident_id, {
+        payload: { label_id: label.id, label: label.label, by: label.by, note: label.note, created_at: label.created_at },
+      });
+    });
+    // Action outcomes and alerts are queued by triggers (migration 3); wake the drainers.
+    this.bus.on('action.updated', () => this.sync.wake());
+    this.rescorer = options.scorer
+      ? null
+      : new RescoreStage(config, this.store, this.labels, log.child({ component: 'scoring' }));
     this.pipeline = new IngestPipeline(
       config.ingest,
       this.store,
-      options.scorer ?? new ReportedLevelScorer(),
-      new ActionPolicy(config.policy),
+      options.scorer ?? this.rescorer!,
+      policy,
       this.bus,
       log.child({ component: 'pipeline' }),
       options.ingestObserver,
     );
     this.mqtt = new MqttBroker(config.mqtt, validator, this.pipeline, this.bus, log.child({ component: 'mqtt' }));
+    this.automation = config.nodered.enabled
+      ? new Automation(
+          config,
+          config.zones,
+          this.store,
+          policy,
+          this.bus,
+          {
+            host: config.mqtt.host,
+            port: () => this.mqtt.port,
+            publish: (topic, payload, options) => this.mqtt.publish({ topic, payload, ...options }),
+          },
+          log.child({ component: 'automation' }),
+        )
+      : null;
     this.http = new HttpServer({
       config,
       validator,
@@ -77,6 +118,9 @@ export class Gateway {
       health: this.health,
       log,
       version: VERSION,
+      labels: this.labels,
+      rescorer: this.rescorer,
+      sync: this.sync,
     });
 
     const component = (name: string, c: { start(): Promise<void>; stop(): Promise<void> }): Component => ({
@@ -88,8 +132,15 @@ export class Gateway {
     // flush what they took in, the pipeline commits its queue, then the db closes.
     this.components = [
       component('store', this.store),
+      // Needs the open store (the outbox); ready before any report can be committed.
+      component('sync', this.sync),
+      // Primes its context from the store and loads the model before reports flow.
+      ...(this.rescorer ? [component('scoring', this.rescorer)] : []),
       component('pipeline', this.pipeline),
       component('mqtt', this.mqtt),
+      // After the broker (its flows connect to it), before HTTP; it listens on the bus
+      // from construction, so no action planned while Node-RED boots is missed.
+      ...(this.automation ? [component('automation', this.automation)] : []),
       component('http', this.http),
     ];
 
@@ -98,6 +149,11 @@ export class Gateway {
       const pending = this.pipeline.pending;
       return { status: pending > config.ingest.max_pending * 0.8 ? 'degraded' : 'up', pending };
     });
+    const rescorer = this.rescorer;
+    if (rescorer) this.health.register('model', () => rescorer.health());
+    const automation = this.automation;
+    if (automation) this.health.register('automation', () => automation.health());
+    this.health.register('sync', () => this.sync.health());
     this.health.register('broker', () => ({
       status: this.mqtt.isListening ? 'up' : 'down',
       clients: this.mqtt.connectedClients,
@@ -147,6 +203,7 @@ export class Gateway {
       `  POST ${base}/threats/report`,
       `  GET  ${base}/incidents  /incidents/{id}  /incidents/threat_level/{level}`,
       `  GET  ${base}/statistics  ${base}/health`,
+      `  POST ${base}/incidents/{id}/label    GET ${base}/model`,
       `API docs        : ${base}/docs`,
       `MQTT broker     : mqtt://${host(this.config.mqtt.host)}:${this.mqtt.port}`,
       '  cameras publish QoS 1 to safesphere/cameras/<camera_id>/threats',

@@ -35,7 +35,9 @@ describe('the seed report round-trips through every query endpoint', () => {
       incident_id: 'INC_20260210_143045_001',
       timestamp: '2026-02-10T14:30:45.123',
       threat_level: 'CRITICAL',
-      threat_score: 0.87,
+      // threat_score is the re-scorer's calibrated probability; the camera's stays in reported_score.
+      threat_score: expect.any(Number),
+      model_version: expect.stringMatching(/^lr-/),
       people_count: 2,
       weapon_detected: true,
       weapon_types: '["gun"]',
@@ -58,7 +60,7 @@ describe('the seed report round-trips through every query endpoint', () => {
   it('lists it in GET /incidents and /incidents/threat_level/CRITICAL', async () => {
     const list = await getJson(`${gw.httpUrl}/incidents?threat_level=CRITICAL&limit=50`);
     expect(list.body.count).toBe(1);
-    expect(list.body.incidents[0]).toMatchObject({ incident_id: 'INC_20260210_143045_001', threat_level: 'CRITICAL', threat_score: 0.87 });
+    expect(list.body.incidents[0]).toMatchObject({ incident_id: 'INC_20260210_143045_001', threat_level: 'CRITICAL', reported_level: 'CRITICAL' });
     expect(list.body.incidents[0].created_at).toBeDefined();
     const byLevel = await getJson(`${gw.httpUrl}/incidents/threat_level/CRITICAL`);
     expect(byLevel.body).toMatchObject({ threat_level: 'CRITICAL', count: 1 });

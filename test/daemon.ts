@@ -21,6 +21,7 @@ export class Daemon {
   stderr = '';
   httpPort = 0;
   mqttPort = 0;
+  noderedPort = 0;
   exitStatus: ExitStatus | null = null;
   /** Resolves when the process has exited (never rejects). */
   readonly exited: Promise<ExitStatus>;
@@ -58,8 +59,15 @@ export class Daemon {
   }
 
   /** Spawns the daemon on `dataDir` and resolves once it has logged "gateway started". */
-  static async start(dataDir: string, env: Record<string, string> = {}, timeoutMs = 20_000): Promise<Daemon> {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin/safesphere-edge.ts'], {
+  static async start(
+    dataDir: string,
+    env: Record<string, string> = {},
+    timeoutMs = 20_000,
+    /** Run the compiled dist/ (as deployed; `npm run build` first) instead of the sources through tsx. */
+    options: { built?: boolean } = {},
+  ): Promise<Daemon> {
+    const args = options.built ? ['dist/bin/safesphere-edge.js'] : ['--import', 'tsx', 'src/bin/safesphere-edge.ts'];
+    const child = spawn(process.execPath, args, {
       cwd: PROJECT_ROOT,
       env: {
         ...process.env,
@@ -69,6 +77,10 @@ export class Daemon {
         SAFESPHERE_HTTP_HOST: '127.0.0.1',
         SAFESPHERE_MQTT_HOST: '127.0.0.1',
         SAFESPHERE_LOG_LEVEL: 'info',
+        // Node-RED boots in about a second; on only for the tests that pass SAFESPHERE_NODERED_ENABLED=true.
+        SAFESPHERE_NODERED_ENABLED: 'false',
+        SAFESPHERE_NODERED_PORT: '0',
+        SAFESPHERE_NODERED_HOST: '127.0.0.1',
         ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -78,6 +90,7 @@ export class Daemon {
       const started = await daemon.waitForLog((l) => l.msg === 'gateway started', timeoutMs);
       daemon.httpPort = started.http_port as number;
       daemon.mqttPort = started.mqtt_port as number;
+      daemon.noderedPort = (started.nodered_port as number | null) ?? 0;
     } catch (err) {
       await daemon.kill('SIGKILL');
       throw err;

@@ -43,6 +43,8 @@ export async function startGateway(
       http: { host: '127.0.0.1', port: 0 },
       mqtt: { host: '127.0.0.1', port: 0 },
       log: { level: 'info' },
+      // Node-RED is a per-process singleton and takes a second to boot: on only where a test asks.
+      nodered: { enabled: false, port: 0 },
       ...overrides,
     },
   });

@@ -2,6 +2,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.js';
+import { MIGRATIONS } from '../src/store/migrations.js';
 import { Store, StoreOpenError } from '../src/store/store.js';
 import { tempDir } from './helpers.js';
 
@@ -26,8 +27,8 @@ describe('store', () => {
   });
 
   it('records applied migrations and does not re-run them', async () => {
-    const versions = store.database.prepare('SELECT version FROM schema_migrations').all();
-    expect(versions).toEqual([{ version: 1 }]);
+    const versions = store.database.prepare('SELECT version FROM schema_migrations ORDER BY version').all();
+    expect(versions).toEqual(MIGRATIONS.map((m) => ({ version: m.version })).sort((a, b) => a.version - b.version));
     const again = new Store(dir, createLogger('silent'));
     await again.start();
     await again.stop();

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Entry point: arguments, config, signals. Everything else lives in the Gateway.
 import { parseArgs } from 'node:util';
+import bcrypt from 'bcryptjs';
+import { nodeRedPaths, resetFlows } from '../automation/node-red-host.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { renderDefaultConfig } from '../config/docs.js';
 import { Gateway, VERSION } from '../gateway.js';
@@ -10,10 +12,15 @@ import { createLogger } from '../logger.js';
 const EXIT_CONFIG = 78;
 
 const USAGE = `Usage: safesphere-edge [--config FILE] [--check-config] [--print-defaults] [--version]
+       safesphere-edge --reset-flows [--config FILE]
+       safesphere-edge --hash-password < password
 
   --config FILE      site config (YAML) merged over the defaults; also SAFESPHERE_CONFIG
   --check-config     validate the configuration and exit (0 valid, 78 invalid)
   --print-defaults   print config/default.yaml, every key with its default
+  --reset-flows      replace the Node-RED flows in data_dir with the shipped defaults
+                     (the old ones are kept as .bak-<time> files); run it while the gateway is stopped
+  --hash-password    read a password on stdin, print its bcrypt hash for nodered.admin_users
   --version          print the version
 
 Any key can be set from the environment: SAFESPHERE_<SECTION>_<KEY>, e.g. SAFESPHERE_HTTP_PORT=8001.`;
@@ -27,6 +34,8 @@ async function main(): Promise<number> {
         'check-config': { type: 'boolean' },
         'print-defaults': { type: 'boolean' },
         version: { type: 'boolean' },
+        'reset-flows': { type: 'boolean' },
+        'hash-password': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -41,6 +50,17 @@ async function main(): Promise<number> {
   }
   if (args.version) {
     process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  if (args['hash-password']) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+    if (password.length < 8) {
+      process.stderr.write('safesphere-edge: the password must have at least 8 characters\n');
+      return 64;
+    }
+    process.stdout.write(`${bcrypt.hashSync(password, 10)}\n`);
     return 0;
   }
   if (args['print-defaults']) {
@@ -60,6 +80,14 @@ async function main(): Promise<number> {
   }
   if (args['check-config']) {
     process.stdout.write('configuration is valid\n');
+    return 0;
+  }
+  if (args['reset-flows']) {
+    const backups = resetFlows(config.data_dir, config.nodered.flows_file || undefined);
+    process.stdout.write(
+      `flows reset to the shipped defaults in ${nodeRedPaths(config.data_dir).flowFile}\n` +
+        (backups.length ? `previous files kept as:\n${backups.map((b) => `  ${b}`).join('\n')}\n` : ''),
+    );
     return 0;
   }
 
@@ -101,7 +129,15 @@ async function main(): Promise<number> {
     return 1;
   }
   process.stderr.write(`${gateway.banner()}\n`);
-  log.info({ http_port: gateway.http.port, mqtt_port: gateway.mqtt.port, site_id: config.site_id }, 'gateway started');
+  log.info(
+    {
+      http_port: gateway.http.port,
+      mqtt_port: gateway.mqtt.port,
+      nodered_port: gateway.automation?.nodeRed.port ?? null,
+      site_id: config.site_id,
+    },
+    'gateway started',
+  );
   return -1; // keep running
 }
 

@@ -131,6 +131,104 @@ export const ConfigSchema = Type.Object(
       },
       'The ingest pipeline shared by MQTT and HTTP.',
     ),
+    zones: Type.Array(
+      Type.Object(
+        {
+          id: Type.String({ pattern: ID_PATTERN, minLength: 1, maxLength: 64, description: 'Zone id.' }),
+          cameras: Type.Array(Type.String({ pattern: ID_PATTERN, minLength: 1, maxLength: 64 }), {
+            maxItems: 1024,
+            description: 'Camera ids in this zone.',
+          }),
+          risk: Type.Number({
+            minimum: 0,
+            maximum: 1,
+            default: 0.5,
+            description: 'How sensitive the zone is, 0..1 (0.5 neutral); a re-scoring feature.',
+          }),
+        },
+        { additionalProperties: false },
+      ),
+      {
+        default: [],
+        maxItems: 256,
+        description:
+          'Areas of the site and the cameras watching them. Re-scoring counts agreeing cameras within a zone and ' +
+          'reads its risk; the action stage maps devices to zones. A camera belongs to at most one zone.',
+      },
+    ),
+    scoring: obj(
+      {
+        enabled: Type.Boolean({
+          default: true,
+          description: 'Re-score reports with the local ONNX model. Off: the camera\'s own level and score are final.',
+        }),
+        model_dir: Type.String({
+          minLength: 1,
+          default: './models',
+          description: 'Directory holding rescorer.onnx and rescorer.json; watched, and a new pair is loaded without a restart.',
+        }),
+        watch: Type.Boolean({ default: true, description: 'Watch model_dir and hot-swap a new valid model pair.' }),
+        intra_op_threads: Type.Integer({
+          minimum: 1,
+          maximum: 16,
+          default: 1,
+          description: 'onnxruntime intra-op threads. The model is tiny; 1 leaves the other cores to ingest.',
+        }),
+        timeout_ms: Type.Integer({
+          minimum: 1,
+          maximum: 10000,
+          default: 100,
+          description: 'A batch whose inference takes longer is committed with the reported levels; the model runs in a worker thread.',
+        }),
+        corroboration_window_s: Type.Number({
+          minimum: 1,
+          maximum: 3600,
+          default: 60,
+          description: 'Reports from other cameras of the same zone within this many seconds corroborate a report.',
+        }),
+        repeat_window_s: Type.Number({
+          minimum: 1,
+          maximum: 3600,
+          default: 120,
+          description: 'Earlier reports from the same camera within this many seconds count as repeats.',
+        }),
+        false_alarm_window_days: Type.Number({
+          minimum: 1,
+          maximum: 3650,
+          default: 30,
+          description: 'Labels newer than this give each camera\'s false-alarm rate.',
+        }),
+        default_zone_risk: Type.Number({
+          minimum: 0,
+          maximum: 1,
+          default: 0.5,
+          description: 'Zone risk of a camera that is in no zone.',
+        }),
+        floor: obj(
+          {
+            firearm_min_high: Type.Boolean({ default: true, description: 'A report naming a firearm never ends below HIGH.' }),
+            max_drop_levels: Type.Integer({
+              minimum: 0,
+              maximum: 3,
+              default: 1,
+              description: 'The model may lower a report by at most this many levels (0: never lower).',
+            }),
+            keep_critical_without_false_alarms: Type.Boolean({
+              default: true,
+              description: 'A CRITICAL report from a camera with no false-alarm label in false_alarm_window_days is never lowered.',
+            }),
+            max_raise_levels: Type.Integer({
+              minimum: 0,
+              maximum: 3,
+              default: 1,
+              description: 'The model may raise a report by at most this many levels (0: never raise).',
+            }),
+          },
+          'The safety floor: limits on what the model may change, applied after it.',
+        ),
+      },
+      'Local re-scoring: an ONNX model re-judges each report with context the camera cannot see.',
+    ),
     log: obj(
       {
         level: Type.Unsafe<LogLevel>({
@@ -152,6 +250,225 @@ export const ConfigSchema = Type.Object(
         }),
       },
       'Graceful shutdown on SIGTERM/SIGINT.',
+    ),
+    nodered: obj(
+      {
+        enabled: Type.Boolean({ default: true, description: 'Run the embedded Node-RED that carries out actions. Off: actions stay pending.' }),
+        host: Type.String({ default: '0.0.0.0', description: 'Address the Node-RED editor listens on.' }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 1880, description: 'Node-RED editor port (0 picks a free port).' }),
+        admin_users: Type.Array(
+          Type.Object(
+            {
+              username: Type.String({ minLength: 1, maxLength: 64 }),
+              password_hash: Type.String({ pattern: '^\\$2[aby]\\$\\d{2}\\$.{53}$', description: 'bcrypt hash' }),
+              permissions: Type.Union([Type.Literal('*'), Type.Literal('read')], { default: '*' }),
+            },
+            { additionalProperties: false },
+          ),
+          {
+            default: [],
+            description:
+              'Editor logins, with bcrypt password hashes (safesphere-edge --hash-password). Empty: a first start ' +
+              'generates an admin password into <data_dir>/node-red-admin-password (readable only by the service user).',
+          },
+        ),
+        credential_secret: Type.String({
+          default: '',
+          description: 'Key that encrypts flow credentials. Empty: a generated key kept in <data_dir>/node-red/.credential-secret.',
+        }),
+        flows_file: Type.String({
+          default: '',
+          description: 'Default flows seeded on first start. Empty: the shipped flows/flows.json.',
+        }),
+        start_timeout_ms: Type.Integer({
+          minimum: 1000,
+          maximum: 120000,
+          default: 30000,
+          description: 'Longest wait for Node-RED to load its nodes and start the flows.',
+        }),
+      },
+      'Embedded Node-RED: the editor where installers wire sirens, recorders and alerts.',
+    ),
+    devices: obj(
+      {
+        sirens: Type.Array(
+          Type.Object(
+            {
+              id: Type.String({ pattern: ID_PATTERN, maxLength: 64 }),
+              cameras: Type.Array(Type.String({ maxLength: 64 }), { default: [], description: 'Camera ids, or "*" for every camera.' }),
+              zones: Type.Array(Type.String({ maxLength: 64 }), { default: [], description: 'Zone ids (see zones).' }),
+              duration_s: Type.Number({ minimum: 0.05, maximum: 3600, default: 30 }),
+            },
+            { additionalProperties: false },
+          ),
+          {
+            default: [{ id: 'siren-1', cameras: ['*'], zones: [], duration_s: 30 }],
+            description: 'Sirens, commanded on safesphere/sirens/<id>/set, and the cameras or zones each covers.',
+          },
+        ),
+        recorders: Type.Array(
+          Type.Object(
+            {
+              id: Type.String({ pattern: ID_PATTERN, maxLength: 64 }),
+              cameras: Type.Array(Type.String({ maxLength: 64 }), { default: ['*'], description: 'Camera ids, or "*" for every camera.' }),
+              zones: Type.Array(Type.String({ maxLength: 64 }), { default: [] }),
+              frigate_url: Type.String({
+                default: '',
+                description: 'Base URL of a Frigate NVR; its create-event API is called for each recording. Empty: MQTT only.',
+              }),
+              label: Type.String({ pattern: ID_PATTERN, default: 'threat', description: 'Frigate event label.' }),
+              duration_s: Type.Number({ minimum: 1, maximum: 3600, default: 60 }),
+            },
+            { additionalProperties: false },
+          ),
+          {
+            default: [],
+            description: 'Recorders. Every camera is told to record on safesphere/recorders/<camera_id>/set; these add NVR calls.',
+          },
+        ),
+      },
+      'The device map the default flows use: which sirens and recorders answer for which cameras.',
+    ),
+    automation: obj(
+      {
+        action_timeout_ms: Type.Integer({
+          minimum: 100,
+          maximum: 600000,
+          default: 10000,
+          description: 'An action with no result from a flow within this time is retried (HIGH, CRITICAL) or timed out.',
+        }),
+        max_attempts: Type.Integer({ minimum: 1, maximum: 20, default: 3, description: 'Dispatches of a HIGH or CRITICAL action before it is timed_out.' }),
+        retry_backoff_ms: Type.Integer({
+          minimum: 0,
+          maximum: 600000,
+          default: 1000,
+          description: 'Wait before the first retry; doubled for each further one.',
+        }),
+        redispatch_max_age_s: Type.Integer({
+          minimum: 0,
+          maximum: 86400,
+          default: 120,
+          description: 'After a restart, unfinished actions younger than this are dispatched again; older ones are timed_out.',
+        }),
+        webhook_url: Type.String({ default: '', description: 'Optional URL the notification flow POSTs every alert to.' }),
+        degraded_window_s: Type.Integer({
+          minimum: 1,
+          maximum: 86400,
+          default: 300,
+          description: 'Health stays degraded this long after an action times out.',
+        }),
+      },
+      'The action lifecycle: pending, dispatched, then succeeded, failed or timed_out.',
+    ),
+    upstream: obj(
+      {
+        batch_size: Type.Integer({
+          minimum: 1,
+          maximum: 5000,
+          default: 256,
+          description: 'Outbox entries taken per drain round, most severe first.',
+        }),
+        max_bytes_per_s: Type.Integer({
+          minimum: 0,
+          default: 0,
+          description: 'Uplink bandwidth cap shared by every push transport, in bytes/s. 0: no cap.',
+        }),
+        retry_base_ms: Type.Integer({
+          minimum: 1,
+          maximum: 600000,
+          default: 1000,
+          description: 'First retry delay after a transient failure (5xx, 408, 429, network); doubled each time, with full jitter.',
+        }),
+        retry_max_ms: Type.Integer({
+          minimum: 1,
+          maximum: 3600000,
+          default: 60000,
+          description: 'Longest retry delay. A Retry-After header is honoured up to one hour.',
+        }),
+        poll_interval_ms: Type.Integer({
+          minimum: 10,
+          maximum: 600000,
+          default: 5000,
+          description: 'Idle transports look at the outbox at least this often (new entries wake them at once).',
+        }),
+        stop_grace_ms: Type.Integer({
+          minimum: 0,
+          maximum: 60000,
+          default: 2000,
+          description: 'At shutdown, sends in flight get this long to finish before they are abandoned (and resent after restart).',
+        }),
+        http: obj(
+          {
+            enabled: Type.Boolean({ default: false, description: 'Push to a SafeSphere-compatible backend over HTTP.' }),
+            url: Type.String({ default: '', description: 'Base URL; entries go to <url>/threats/report, snapshots to <url>/upload/screenshot.' }),
+            token: Type.String({ default: '', description: 'Bearer token sent upstream. Prefer token_file.' }),
+            token_file: Type.String({ default: '', description: 'File holding the bearer token (read at start).' }),
+            timeout_ms: Type.Integer({ minimum: 100, maximum: 600000, default: 10000, description: 'Per-request timeout.' }),
+            concurrency: Type.Integer({
+              minimum: 1,
+              maximum: 256,
+              default: 16,
+              description: 'Requests in flight at once. Each camera\'s entries of one level are still sent one after another, in order.',
+            }),
+          },
+          'HTTP push to a SafeSphere backend (POST /threats/report with site_id, scores, actions, labels).',
+        ),
+        mqtt: obj(
+          {
+            enabled: Type.Boolean({ default: false, description: 'Bridge incidents to an existing MQTT broker.' }),
+            url: Type.String({ default: '', description: 'Broker URL: mqtt://host:1883 or mqtts://host:8883.' }),
+            client_id: Type.String({ default: '', description: 'Fixed client id of the persistent session. Empty: safesphere-edge-<site_id>.' }),
+            username: Type.String({ default: '', description: 'Broker username.' }),
+            password: Type.String({ default: '', description: 'Broker password. Prefer password_file.' }),
+            password_file: Type.String({ default: '', description: 'File holding the broker password (read at start).' }),
+            topic_prefix: Type.String({
+              default: 'safesphere',
+              pattern: '^[^#+]*$',
+              description: 'Entries go to <topic_prefix>/sites/<site_id>/incidents/<incident_id>, QoS 1.',
+            }),
+            ca_file: Type.String({ default: '', description: 'CA certificate (PEM) for mqtts://.' }),
+            cert_file: Type.String({ default: '', description: 'Client certificate (PEM) for mutual TLS.' }),
+            key_file: Type.String({ default: '', description: 'Client key (PEM) for mutual TLS.' }),
+            reject_unauthorized: Type.Boolean({ default: true, description: 'Verify the broker\'s TLS certificate.' }),
+            keepalive_s: Type.Integer({ minimum: 5, maximum: 3600, default: 30, description: 'MQTT keep-alive.' }),
+          },
+          'MQTT bridge to a cloud broker: QoS 1, persistent session (clean=false, fixed client id); delivered on PUBACK.',
+        ),
+      },
+      'Upstream sync, push side: the outbox drains to every enabled transport, CRITICAL and HIGH first.',
+    ),
+    sync: obj(
+      {
+        token: Type.String({
+          default: '',
+          description: 'Bearer token for the pull API (GET /sync/incidents, POST /sync/ack). Empty with no token_file: the API answers 503.',
+        }),
+        token_file: Type.String({ default: '', description: 'File holding the pull API token (read at start).' }),
+      },
+      'Pull API for a cloud job: cursor paging over the outbox, and an ack.',
+    ),
+    retention: obj(
+      {
+        max_age_days: Type.Number({
+          minimum: 0,
+          default: 30,
+          description: 'Delivered incidents older than this are deleted. 0: kept until the size caps need the room.',
+        }),
+        max_db_mb: Type.Number({
+          minimum: 0,
+          default: 2048,
+          description:
+            'Database cap. Above it, delivered incidents go first; then undelivered LOW, then MEDIUM (oldest first, snapshots before rows). ' +
+            'HIGH and CRITICAL are never evicted and new reports are always accepted. 0: no cap.',
+        }),
+        max_snapshot_mb: Type.Number({
+          minimum: 0,
+          default: 1024,
+          description: 'Cap on the snapshot files referenced by the outbox, evicted in the same order. 0: no cap.',
+        }),
+        interval_s: Type.Number({ minimum: 1, maximum: 86400, default: 60, description: 'How often retention runs.' }),
+      },
+      'How long data stays on the gateway, and what goes when the buffer is full.',
     ),
     policy: obj(
       {

@@ -8,6 +8,16 @@ export interface GatewayEvents {
   'incident.stored': { incident: StoredIncident; actions: PlannedAction[] };
   /** One planned action, ready for the automation stage to carry out. */
   'action.planned': { incident: StoredIncident; action: PlannedAction };
+  /** An action changed state in its lifecycle (pending, dispatched, succeeded, failed, timed_out). */
+  'action.updated': {
+    action_id: number;
+    incident_id: string;
+    action_type: string;
+    state: 'pending' | 'dispatched' | 'succeeded' | 'failed' | 'timed_out';
+    attempts: number;
+    result: string | null;
+    at: string;
+  };
   /** A report was refused before it was stored. */
   'report.rejected': { source: 'mqtt' | 'http'; cameraId: string | null; code: string; message: string };
 }

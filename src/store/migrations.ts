@@ -105,4 +105,105 @@ export const MIGRATIONS: Migration[] = [
       END;
     `,
   },
+  {
+    // Operator labels (POST /incidents/{id}/label): the re-scorer's false-alarm rates and training data.
+    version: 2,
+    name: 'labels',
+    sql: `
+      CREATE TABLE labels (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        incident_id TEXT    NOT NULL REFERENCES incidents (incident_id) ON DELETE CASCADE,
+        camera_id   TEXT,                                 -- the incident's, so per-camera rates need no join
+        label       TEXT    NOT NULL CHECK (label IN ('confirmed', 'false_alarm')),
+        by          TEXT    NOT NULL,
+        note        TEXT,
+        created_at  TEXT    NOT NULL
+      );
+      CREATE INDEX labels_incident ON labels (incident_id);
+      CREATE INDEX labels_created ON labels (created_at);
+      CREATE INDEX labels_camera_created ON labels (camera_id, created_at);
+    `,
+  },
+  {
+    // Upstream sync (src/sync/). Written in the same transaction as each change it announces.
+    version: 3,
+    name: 'sync outbox, poisoned entries, sync state',
+    sql: `
+      CREATE TABLE outbox (
+        seq          INTEGER PRIMARY KEY AUTOINCREMENT,   -- never reused: the pull API's cursor
+        incident_id  TEXT    NOT NULL REFERENCES incidents (incident_id) ON DELETE CASCADE,
+        kind         TEXT    NOT NULL,                    -- incident, label, action, alert, snapshot, ...
+        version      INTEGER NOT NULL,
+        rank         INTEGER NOT NULL,                    -- drain order: 0 CRITICAL, 1 HIGH, 2 MEDIUM, 3 LOW
+        camera_id    TEXT    NOT NULL DEFAULT '',
+        pending_mask INTEGER NOT NULL,                    -- consumers still to take it: 1 HTTP, 2 MQTT, 4 pull
+        poison_mask  INTEGER NOT NULL DEFAULT 0,          -- consumers that refused it for good
+        payload      TEXT,
+        created_ms   INTEGER NOT NULL,
+        UNIQUE (incident_id, kind, version)
+      );
+      CREATE INDEX outbox_pending_http ON outbox (rank, seq) WHERE pending_mask & 1;
+      CREATE INDEX outbox_pending_mqtt ON outbox (rank, seq) WHERE pending_mask & 2;
+      CREATE INDEX outbox_pending_pull ON outbox (rank, seq) WHERE pending_mask & 4;
+      CREATE INDEX outbox_snapshots ON outbox (rank, seq) WHERE kind = 'snapshot';
+
+      CREATE TABLE outbox_poison (
+        transport TEXT    NOT NULL,
+        seq       INTEGER NOT NULL REFERENCES outbox (seq) ON DELETE CASCADE,
+        status    INTEGER,
+        error     TEXT    NOT NULL,
+        at        TEXT    NOT NULL,
+        PRIMARY KEY (transport, seq)
+      ) WITHOUT ROWID;
+      CREATE INDEX outbox_poison_seq ON outbox_poison (seq);
+
+      CREATE TABLE sync_state (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+
+      -- Action outcomes and alerts reach the outbox in the transaction that writes them,
+      -- whoever writes them. The consumers mask is the one the sync service set at start.
+      CREATE TRIGGER outbox_action_outcome AFTER UPDATE OF status ON actions
+      WHEN NEW.status IN ('succeeded', 'failed', 'timed_out') AND OLD.status IS NOT NEW.status BEGIN
+        INSERT INTO outbox (incident_id, kind, version, rank, camera_id, pending_mask, payload, created_ms)
+        SELECT i.incident_id, 'action',
+               (SELECT coalesce(max(o.version), 0) + 1 FROM outbox o WHERE o.incident_id = i.incident_id AND o.kind = 'action'),
+               CASE i.threat_level WHEN 'CRITICAL' THEN 0 WHEN 'HIGH' THEN 1 WHEN 'MEDIUM' THEN 2 ELSE 3 END,
+               coalesce(i.camera_id, ''),
+               coalesce((SELECT value FROM sync_state WHERE key = 'consumers'), 0),
+               json_object('action_id', NEW.id, 'action_type', NEW.action_type, 'status', NEW.status, 'result', NEW.result,
+                           'at', NEW.updated_at),
+               CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
+        FROM incidents i WHERE i.incident_id = NEW.incident_id;
+      END;
+
+      CREATE TRIGGER outbox_alert AFTER INSERT ON alerts BEGIN
+        INSERT INTO outbox (incident_id, kind, version, rank, camera_id, pending_mask, payload, created_ms)
+        SELECT i.incident_id, 'alert',
+               (SELECT coalesce(max(o.version), 0) + 1 FROM outbox o WHERE o.incident_id = i.incident_id AND o.kind = 'alert'),
+               CASE i.threat_level WHEN 'CRITICAL' THEN 0 WHEN 'HIGH' THEN 1 WHEN 'MEDIUM' THEN 2 ELSE 3 END,
+               coalesce(i.camera_id, ''),
+               coalesce((SELECT value FROM sync_state WHERE key = 'consumers'), 0),
+               json_object('alert_id', NEW.id, 'alert_type', NEW.alert_type, 'recipient', NEW.recipient,
+                           'status', NEW.status, 'sent_at', NEW.sent_at),
+               CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
+        FROM incidents i WHERE i.incident_id = NEW.incident_id;
+      END;
+
+      -- Incidents stored before this migration wait for every consumer; the sync service
+      -- clears the bits of consumers that are not enabled when it starts.
+      INSERT INTO outbox (incident_id, kind, version, rank, camera_id, pending_mask, created_ms)
+      SELECT incident_id, 'incident', 1,
+             CASE threat_level WHEN 'CRITICAL' THEN 0 WHEN 'HIGH' THEN 1 WHEN 'MEDIUM' THEN 2 ELSE 3 END,
+             coalesce(camera_id, ''), 7, received_at_ms
+      FROM incidents ORDER BY seq;
+    `,
+  },
+  {
+    version: 4,
+    name: 'action lifecycle: dispatch and completion times, attempts',
+    sql: `
+      ALTER TABLE actions ADD COLUMN dispatched_at TEXT;
+      ALTER TABLE actions ADD COLUMN completed_at TEXT;
+      ALTER TABLE actions ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];

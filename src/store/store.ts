@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { LEVELS, type ThreatLevel } from '../config/schema.js';
 import type { Logger } from '../logger.js';
 import { MIGRATIONS } from './migrations.js';
+import { Outbox, type EnqueueOptions, type OutboxKind } from '../sync/outbox.js';
 import type {
   AlertRow,
   CommitResult,
@@ -82,6 +83,8 @@ export class Store {
   /** List queries differ only by which filters are set: at most 16 shapes, each prepared once. */
   private readonly listStmts = new Map<string, Statement>();
   readonly file: string;
+  /** Upstream sync entries, written inside the same transactions as the changes they announce. */
+  readonly outbox = new Outbox();
 
   constructor(
     dataDir: string,
@@ -108,6 +111,7 @@ export class Store {
     }
     this.db = db;
     this.prepare(db);
+    this.outbox.attach(db);
     this.nextSeq = ((this.stmts.maxSeq!.get() as { s: number | null }).s ?? 0) + 1;
     this.log.info({ file: this.file, nextSeq: this.nextSeq }, 'store opened');
   }
@@ -119,6 +123,7 @@ export class Store {
     } catch (err) {
       this.log.warn({ err }, 'WAL checkpoint at close failed');
     }
+    this.outbox.detach();
     this.db.close();
     this.db = null;
     this.listStmts.clear();
@@ -140,7 +145,7 @@ export class Store {
     const applied = new Set(
       (db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version),
     );
-    for (const m of MIGRATIONS) {
+    for (const m of [...MIGRATIONS].sort((a, b) => a.version - b.version)) {
       if (applied.has(m.version)) continue;
       db.transaction(() => {
         db.exec(m.sql);
@@ -168,7 +173,8 @@ export class Store {
           @created_at, @created_at)`),
       insertAction: p(`INSERT INTO actions (incident_id, action_type, description, status, created_at, updated_at)
         VALUES (?, ?, ?, 'pending', ?, ?)`),
-      actionsFor: p(`SELECT id, incident_id, action_type, description, status, executed_at, result, created_at, updated_at
+      actionsFor: p(`SELECT id, incident_id, action_type, description, status, executed_at, result, attempts,
+          dispatched_at, completed_at, created_at, updated_at
         FROM actions WHERE incident_id = ? ORDER BY id`),
       alertsFor: p(`SELECT id, incident_id, alert_type, recipient, message, sent_at, status
         FROM alerts WHERE incident_id = ? ORDER BY id`),
@@ -228,6 +234,7 @@ export class Store {
       received_at_ms: d.receivedAtMs,
       created_at: now,
     });
+    this.outbox.enqueueIncident(d.incidentId, d.level, d.cameraId, d.receivedAtMs);
     const actions: PlannedAction[] = d.actions.map((a) => {
       const r = this.stmts.insertAction!.run(d.incidentId, a.type, a.description, now, now);
       return {
@@ -267,6 +274,15 @@ export class Store {
       updated_at: now,
     };
     return { kind: 'stored', incident, actions };
+  }
+
+  /**
+   * Queues an upstream sync entry for a change to an incident (a label, an action outcome,
+   * an alert, a snapshot reference). Synchronous: call it INSIDE the transaction that makes
+   * the change, so both commit or neither does. See src/sync/outbox.ts.
+   */
+  enqueueOutbox(kind: OutboxKind, incidentId: string, options?: EnqueueOptions): { seq: number; version: number } {
+    return this.outbox.enqueue(kind, incidentId, options);
   }
 
   getIncident(incidentId: string): StoredIncident | null {

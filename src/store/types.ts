@@ -9,6 +9,10 @@ export interface PlannedAction {
   status: string;
   executed_at: string | null;
   result: string | null;
+  /** Lifecycle (automation): dispatches so far, and when it was last dispatched and finished. */
+  attempts?: number;
+  dispatched_at?: string | null;
+  completed_at?: string | null;
   created_at: string;
   updated_at: string;
 }

@@ -9,10 +9,16 @@ import type { HealthRegistry } from '../../health.js';
 import type { Logger } from '../../logger.js';
 import type { IngestPipeline } from '../../pipeline/ingest.js';
 import type { Store } from '../../store/store.js';
+import type { LabelStore } from '../../store/labels.js';
+import type { RescoreStage } from '../../scoring/rescorer.js';
 import { parseJsonBody, type ReportValidator } from '../../validate/report.js';
 import { healthRoutes } from './routes/health.js';
 import { incidentRoutes } from './routes/incidents.js';
+import { labelRoutes } from './routes/labels.js';
+import { modelRoutes } from './routes/model.js';
 import { reportRoutes } from './routes/reports.js';
+import { syncRoutes } from './routes/sync.js';
+import type { SyncService } from '../../sync/service.js';
 
 export interface HttpDeps {
   config: GatewayConfig;
@@ -22,6 +28,11 @@ export interface HttpDeps {
   health: HealthRegistry;
   log: Logger;
   version: string;
+  /** Operator labels; absent in embeddings without the re-score stage. */
+  labels?: LabelStore | undefined;
+  rescorer?: RescoreStage | null | undefined;
+  /** Upstream sync: the pull API and /sync/status. */
+  sync?: SyncService | undefined;
 }
 
 /** Maps fastify's own errors and ours onto the one `{error: {code, message, details}}` shape. */
@@ -114,7 +125,11 @@ export class HttpServer {
 
     await app.register(reportRoutes(this.deps));
     await app.register(incidentRoutes(this.deps));
+    await app.register(labelRoutes(this.deps));
+    await app.register(modelRoutes(this.deps));
     await app.register(healthRoutes(this.deps));
+    const sync = this.deps.sync;
+    if (sync) await app.register(syncRoutes({ ...this.deps, sync }));
 
     await app.listen({ host: config.http.host, port: config.http.port });
     this.app = app;

@@ -90,7 +90,12 @@ export const incidentRoutes =
             { path: 'incident_id', message: `no incident "${request.params.incident_id}"` },
           ]);
         }
-        return { ...incident, actions: store.actionsFor(incident.incident_id), alerts: store.alertsFor(incident.incident_id) };
+        return {
+          ...incident,
+          actions: store.actionsFor(incident.incident_id),
+          alerts: store.alertsFor(incident.incident_id),
+          labels: deps.labels ? deps.labels.forIncident(incident.incident_id) : [],
+        };
       },
     );
 

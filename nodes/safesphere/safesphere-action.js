@@ -1,0 +1,41 @@
+'use strict';
+const { bridgeOf, list } = require('./common.js');
+
+module.exports = function (RED) {
+  function SafeSphereActionNode(config) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const bridge = bridgeOf(RED);
+    if (!bridge) {
+      node.status({ fill: 'red', shape: 'ring', text: 'no SafeSphere gateway' });
+      node.error('This node only works inside the SafeSphere Edge gateway.');
+      return;
+    }
+    const filter = {
+      types: list(config.types),
+      levels: list(config.levels).map((l) => l.toUpperCase()),
+      cameras: list(config.cameras),
+      zones: list(config.zones),
+    };
+    let count = 0;
+    const unregister = bridge.registerActionNode({
+      id: node.id,
+      filter,
+      deliver(message) {
+        count++;
+        node.status({ fill: 'green', shape: 'dot', text: `${count} dispatched, last ${message.action.type}` });
+        node.send({
+          topic: `safesphere/action/${message.action.type}`,
+          action_id: message.action.id,
+          payload: message,
+        });
+      },
+    });
+    node.status({ fill: 'grey', shape: 'ring', text: filter.types.length ? filter.types.join(', ') : 'all actions' });
+    node.on('close', (done) => {
+      unregister();
+      done();
+    });
+  }
+  RED.nodes.registerType('safesphere action', SafeSphereActionNode);
+};

@@ -1,0 +1,99 @@
+// The "act" stage: takes planned actions off the event bus and has Node-RED flows carry
+// them out, tracking each to succeeded, failed or timed_out.
+import type { GatewayConfig } from '../config/schema.js';
+import type { EventBus } from '../events/bus.js';
+import type { ComponentHealth } from '../health.js';
+import type { Logger } from '../logger.js';
+import type { ActionPolicy } from '../policy/policy.js';
+import type { Store } from '../store/store.js';
+import { ActionStore } from './action-store.js';
+import { DeviceMap, type Zone } from './devices.js';
+import { NodeRedHost } from './node-red-host.js';
+import { ActionTracker } from './tracker.js';
+import type { AutomationBridge, BrokerAccess, PublishOptions } from './types.js';
+
+/** Topics a flow may not publish to through the bridge: wildcards, and broker internals. */
+function checkPublishTopic(topic: string): void {
+  if (typeof topic !== 'string' || topic.length === 0 || topic.length > 512) throw new Error('msg.topic must be a non-empty topic');
+  if (/[+#\u0000]/.test(topic)) throw new Error(`topic "${topic}" may not contain + # or NUL`);
+  if (topic.startsWith('$')) throw new Error(`topic "${topic}" is reserved`);
+}
+
+export class Automation {
+  readonly tracker: ActionTracker;
+  readonly nodeRed: NodeRedHost;
+  private readonly actionStore: ActionStore;
+  private unsubscribe: (() => void)[] = [];
+
+  constructor(
+    private readonly config: GatewayConfig,
+    zones: readonly Zone[],
+    store: Store,
+    private readonly policy: ActionPolicy,
+    private readonly bus: EventBus,
+    broker: BrokerAccess,
+    private readonly log: Logger,
+  ) {
+    this.actionStore = new ActionStore(() => store.database, log);
+    this.tracker = new ActionTracker(config.automation, new DeviceMap(config.devices, zones), this.actionStore, bus, log);
+    const tracker = this.tracker;
+    const bridge: AutomationBridge = {
+      registerActionNode: (handle) => tracker.registerActionNode(handle),
+      registerIncidentNode: (handle) => tracker.registerIncidentNode(handle),
+      reportResult: (result) => tracker.reportResult(result),
+      publish: async (topic: string, payload: Buffer | string, options: PublishOptions = {}) => {
+        checkPublishTopic(topic);
+        await broker.publish(topic, Buffer.isBuffer(payload) ? payload : Buffer.from(payload), {
+          qos: options.qos ?? 1,
+          retain: options.retain ?? false,
+        });
+      },
+    };
+    this.nodeRed = new NodeRedHost(config.nodered, config.data_dir, broker, bridge, log.child({ subsystem: 'node-red' }), (running) =>
+      tracker.setFlowsRunning(running),
+    );
+    // Listen from construction: reports can arrive while Node-RED boots, and their
+    // actions must wait as pending rather than be missed. (Subscribing is not I/O.)
+    this.unsubscribe = [
+      this.bus.on('incident.stored', ({ incident, actions }) => this.tracker.incidentStored(incident, actions)),
+      this.bus.on('action.planned', ({ incident, action }) => this.tracker.actionPlanned(incident, action)),
+    ];
+  }
+
+  async start(): Promise<void> {
+    // Resume what the last run left open: those wait as pending until the flows have
+    // registered their nodes.
+    const { resumed, expired } = this.tracker.resume(this.actionStore.loadOpen());
+    if (resumed + expired > 0) this.log.info({ resumed, expired }, 'picked up actions left open by the last run');
+    await this.nodeRed.start();
+  }
+
+  async stop(): Promise<void> {
+    for (const off of this.unsubscribe) off();
+    this.unsubscribe = [];
+    try {
+      await this.nodeRed.stop();
+    } finally {
+      this.tracker.close();
+      this.actionStore.close();
+    }
+  }
+
+  health(): ComponentHealth {
+    const uncovered = this.tracker.uncoveredTypes(this.policy.actionTypes());
+    const lastTimeout = this.tracker.stats.last_timeout_at;
+    const recentTimeout = lastTimeout !== null && Date.now() - lastTimeout < this.config.automation.degraded_window_s * 1000;
+    const problems: string[] = [];
+    if (!this.nodeRed.isRunning) problems.push('node-red is not running');
+    if (uncovered.length > 0) problems.push(`no deployed flow handles: ${uncovered.join(', ')}`);
+    if (recentTimeout) problems.push('actions timed out recently');
+    return {
+      status: !this.nodeRed.isRunning ? 'down' : problems.length > 0 ? 'degraded' : 'up',
+      ...(problems.length > 0 ? { problems } : {}),
+      action_nodes: this.tracker.registeredActionNodes,
+      uncovered_action_types: uncovered,
+      ...this.tracker.stats,
+      last_timeout_at: lastTimeout === null ? null : new Date(lastTimeout).toISOString(),
+    };
+  }
+}

@@ -1,0 +1,318 @@
+// The action lifecycle: pending → dispatched → succeeded | failed | timed_out.
+//
+// Planned actions are handed to every registered `safesphere action` node whose filter
+// matches. A node that goes away (a redeploy) before a result arrives gives its actions
+// back, and they go to the node that replaces it: nothing in flight is lost. HIGH and
+// CRITICAL actions with no result in time are dispatched again with backoff, then
+// timed_out; lower levels time out after one window.
+import type { GatewayConfig, ThreatLevel } from '../config/schema.js';
+import type { EventBus } from '../events/bus.js';
+import type { Logger } from '../logger.js';
+import type { PlannedAction, StoredIncident } from '../store/types.js';
+import type { ActionStore, OpenActionRow } from './action-store.js';
+import type { DeviceMap } from './devices.js';
+import {
+  FINAL_STATES,
+  type ActionMessage,
+  type ActionNodeHandle,
+  type ActionState,
+  type AutomationBridge,
+  type IncidentNodeHandle,
+  type ResultAck,
+  type ResultInput,
+} from './types.js';
+
+const RETRIED_LEVELS: ReadonlySet<ThreatLevel> = new Set(['HIGH', 'CRITICAL']);
+
+interface Tracked {
+  id: number;
+  type: string;
+  description: string | null;
+  incident: ActionMessage['incident'];
+  zones: string[];
+  receivedAtMs: number;
+  state: ActionState;
+  attempts: number;
+  /** Timeout windows used so far. */
+  rounds: number;
+  /** Nodes this attempt went to; a node leaving before the result hands the action back. */
+  deliveredTo: Set<string>;
+  timer: NodeJS.Timeout | null;
+}
+
+export interface TrackerStats {
+  open: number;
+  succeeded: number;
+  failed: number;
+  timed_out: number;
+  redispatched: number;
+  last_timeout_at: number | null;
+}
+
+export class ActionTracker implements Omit<AutomationBridge, 'publish'> {
+  private readonly actionNodes = new Map<string, ActionNodeHandle>();
+  private readonly incidentNodes = new Map<string, IncidentNodeHandle>();
+  private readonly tracked = new Map<number, Tracked>();
+  private closed = false;
+  /**
+   * False while Node-RED starts or (re)deploys flows. A node registers in its constructor,
+   * before the nodes it is wired to exist, so nothing is handed to it until its flow runs.
+   */
+  private flowsRunning = false;
+  readonly stats: TrackerStats = { open: 0, succeeded: 0, failed: 0, timed_out: 0, redispatched: 0, last_timeout_at: null };
+
+  constructor(
+    private readonly config: GatewayConfig['automation'],
+    private readonly devices: DeviceMap,
+    private readonly actions: ActionStore,
+    private readonly bus: EventBus,
+    private readonly log: Logger,
+  ) {}
+
+  // ---- the bridge the SafeSphere nodes use ------------------------------------------
+
+  registerActionNode(handle: ActionNodeHandle): () => void {
+    this.actionNodes.set(handle.id, handle);
+    // Actions that waited for a handler go out once its flow runs (setFlowsRunning).
+    if (this.flowsRunning) this.dispatchPending();
+    return () => {
+      // A redeployed node's replacement has the same id: only remove this very handle.
+      if (this.actionNodes.get(handle.id) === handle) this.unregisterActionNode(handle.id);
+    };
+  }
+
+  /** Node-RED tells us when flows stop for a deploy and when they run again. */
+  setFlowsRunning(running: boolean): void {
+    this.flowsRunning = running;
+    if (running) this.dispatchPending();
+  }
+
+  private dispatchPending(): void {
+    for (const t of this.tracked.values()) if (t.state === 'pending') this.dispatch(t);
+  }
+
+  registerIncidentNode(handle: IncidentNodeHandle): () => void {
+    this.incidentNodes.set(handle.id, handle);
+    return () => this.incidentNodes.delete(handle.id);
+  }
+
+  reportResult(result: ResultInput): ResultAck {
+    const t = this.tracked.get(result.action_id);
+    if (!t) return { accepted: false, reason: `action ${result.action_id} is not open (unknown, or already final)` };
+    if (FINAL_STATES.has(t.state)) return { accepted: false, reason: `action ${t.id} is already ${t.state}` };
+    for (const alert of result.alerts ?? []) this.actions.addAlert(t.incident.incident_id, alert);
+    this.finish(t, result.outcome, result.detail ?? null);
+    return { accepted: true, state: t.state };
+  }
+
+  // ---- the gateway side ----------------------------------------------------------------
+
+  /** Action types no deployed node would receive. */
+  uncoveredTypes(types: readonly string[]): string[] {
+    const handles = [...this.actionNodes.values()];
+    return types.filter((type) => !handles.some((h) => h.filter.types.length === 0 || h.filter.types.includes(type)));
+  }
+
+  get registeredActionNodes(): number {
+    return this.actionNodes.size;
+  }
+
+  incidentStored(incident: StoredIncident, actions: PlannedAction[]): void {
+    const payload = { ...incident, actions };
+    for (const node of this.incidentNodes.values()) {
+      try {
+        node.deliver(payload);
+      } catch (err) {
+        this.log.warn({ err, node: node.id }, 'incident node failed');
+      }
+    }
+  }
+
+  actionPlanned(incident: StoredIncident, action: PlannedAction): void {
+    if (this.closed) return;
+    const zones = this.devices.zonesOf(incident.camera_id);
+    const t: Tracked = {
+      id: action.id,
+      type: action.action_type,
+      description: action.description,
+      incident: {
+        incident_id: incident.incident_id,
+        threat_level: incident.threat_level,
+        threat_score: incident.threat_score,
+        reported_level: incident.reported_level,
+        camera_id: incident.camera_id,
+        timestamp: incident.timestamp,
+        behavior_summary: incident.behavior_summary,
+        weapon_detected: incident.weapon_detected,
+        weapon_types: JSON.parse(incident.weapon_types) as string[],
+        people_count: incident.people_count,
+      },
+      zones,
+      receivedAtMs: Date.parse(incident.created_at),
+      state: 'pending',
+      attempts: 0,
+      rounds: 0,
+      deliveredTo: new Set(),
+      timer: null,
+    };
+    this.track(t);
+  }
+
+  /** Picks up what a previous run left unfinished. */
+  resume(rows: OpenActionRow[]): { resumed: number; expired: number } {
+    const cutoff = Date.now() - this.config.redispatch_max_age_s * 1000;
+    let resumed = 0;
+    let expired = 0;
+    for (const row of rows) {
+      if (this.tracked.has(row.id)) continue; // planned in this run already
+      if (row.received_at_ms < cutoff) {
+        this.actions.transition(row.id, 'timed_out', row.attempts, 'gateway restarted before a result arrived');
+        expired++;
+        continue;
+      }
+      this.track({
+        id: row.id,
+        type: row.action_type,
+        description: row.description,
+        incident: {
+          incident_id: row.incident_id,
+          threat_level: row.threat_level,
+          threat_score: row.threat_score,
+          reported_level: row.reported_level,
+          camera_id: row.camera_id,
+          timestamp: row.timestamp,
+          behavior_summary: row.behavior_summary,
+          weapon_detected: row.weapon_detected === 1,
+          weapon_types: JSON.parse(row.weapon_types) as string[],
+          people_count: row.people_count,
+        },
+        zones: this.devices.zonesOf(row.camera_id),
+        receivedAtMs: row.received_at_ms,
+        state: 'pending',
+        attempts: row.attempts,
+        rounds: 0,
+        deliveredTo: new Set(),
+        timer: null,
+      });
+      resumed++;
+    }
+    return { resumed, expired };
+  }
+
+  /** Stops timers; what is open stays open in the store for the next start. */
+  close(): void {
+    this.closed = true;
+    for (const t of this.tracked.values()) if (t.timer) clearTimeout(t.timer);
+    this.tracked.clear();
+    this.stats.open = 0;
+  }
+
+  // ---- internals -------------------------------------------------------------------------
+
+  private track(t: Tracked): void {
+    this.tracked.set(t.id, t);
+    this.stats.open = this.tracked.size;
+    this.arm(t, this.config.action_timeout_ms);
+    this.dispatch(t);
+  }
+
+  private matches(h: ActionNodeHandle, t: Tracked): boolean {
+    const f = h.filter;
+    return (
+      (f.types.length === 0 || f.types.includes(t.type)) &&
+      (f.levels.length === 0 || f.levels.includes(t.incident.threat_level)) &&
+      (f.cameras.length === 0 || (t.incident.camera_id !== null && f.cameras.includes(t.incident.camera_id))) &&
+      (f.zones.length === 0 || f.zones.some((z) => t.zones.includes(z)))
+    );
+  }
+
+  private message(t: Tracked): ActionMessage {
+    const cameraId = t.incident.camera_id;
+    return {
+      action: { id: t.id, type: t.type, description: t.description, attempt: t.attempts },
+      incident: t.incident,
+      level: t.incident.threat_level,
+      camera_id: cameraId,
+      zones: t.zones,
+      devices: { sirens: this.devices.sirensFor(cameraId, t.zones), recorders: this.devices.recordersFor(cameraId, t.zones) },
+      webhook_url: this.config.webhook_url || null,
+    };
+  }
+
+  private dispatch(t: Tracked): void {
+    if (!this.flowsRunning) return; // stays pending; dispatched when the flows run
+    const handles = [...this.actionNodes.values()].filter((h) => this.matches(h, t));
+    if (handles.length === 0) return; // stays pending until a matching node registers
+    t.attempts++;
+    t.deliveredTo = new Set(handles.map((h) => h.id));
+    this.setState(t, 'dispatched');
+    const message = this.message(t);
+    for (const h of handles) {
+      try {
+        h.deliver(message);
+      } catch (err) {
+        this.log.warn({ err, node: h.id, action_id: t.id }, 'action node failed to take an action');
+      }
+    }
+  }
+
+  private unregisterActionNode(nodeId: string): void {
+    this.actionNodes.delete(nodeId);
+    for (const t of this.tracked.values()) {
+      if (t.state !== 'dispatched' || !t.deliveredTo.delete(nodeId) || t.deliveredTo.size > 0) continue;
+      // Every node it went to is gone (a redeploy): it waits for their replacements.
+      this.stats.redispatched++;
+      this.setState(t, 'pending');
+    }
+  }
+
+  private arm(t: Tracked, ms: number): void {
+    if (t.timer) clearTimeout(t.timer);
+    t.timer = setTimeout(() => this.timedOut(t), ms);
+    t.timer.unref();
+  }
+
+  private timedOut(t: Tracked): void {
+    t.timer = null;
+    if (FINAL_STATES.has(t.state)) return;
+    t.rounds++;
+    const retries = RETRIED_LEVELS.has(t.incident.threat_level) ? this.config.max_attempts : 1;
+    if (t.rounds >= retries) {
+      this.stats.last_timeout_at = Date.now();
+      this.log.warn({ action_id: t.id, type: t.type, incident_id: t.incident.incident_id, attempts: t.attempts }, 'action timed out');
+      this.finish(t, 'timed_out', `no result from a flow after ${t.attempts} dispatch(es)`);
+      return;
+    }
+    const backoff = this.config.retry_backoff_ms * 2 ** (t.rounds - 1);
+    this.log.info({ action_id: t.id, type: t.type, round: t.rounds, backoff_ms: backoff }, 'action has no result yet; retrying');
+    setTimeout(() => {
+      if (FINAL_STATES.has(t.state) || this.closed) return;
+      this.arm(t, this.config.action_timeout_ms);
+      this.dispatch(t);
+    }, backoff).unref();
+  }
+
+  private finish(t: Tracked, state: 'succeeded' | 'failed' | 'timed_out', detail: string | null): void {
+    if (t.timer) clearTimeout(t.timer);
+    t.timer = null;
+    this.tracked.delete(t.id);
+    this.stats.open = this.tracked.size;
+    this.stats[state]++;
+    this.setState(t, state, detail);
+    if (state === 'succeeded') this.actions.responseTime(t.incident.incident_id, Math.max(0, Date.now() - t.receivedAtMs));
+  }
+
+  private setState(t: Tracked, state: ActionState, result: string | null = null): void {
+    t.state = state;
+    this.actions.transition(t.id, state, t.attempts, result);
+    this.bus.emit('action.updated', {
+      action_id: t.id,
+      incident_id: t.incident.incident_id,
+      action_type: t.type,
+      state,
+      attempts: t.attempts,
+      result,
+      at: new Date().toISOString(),
+    });
+  }
+}

@@ -1,0 +1,101 @@
+// The typed interface between the gateway and the SafeSphere Node-RED nodes. The nodes
+// (nodes/safesphere/*.js) reach it in-process through RED.settings.safesphere.
+import type { ThreatLevel } from '../config/schema.js';
+
+export type ActionState = 'pending' | 'dispatched' | 'succeeded' | 'failed' | 'timed_out';
+export const FINAL_STATES: ReadonlySet<ActionState> = new Set(['succeeded', 'failed', 'timed_out']);
+
+export interface ActionFilter {
+  /** Action types this node handles; empty: every type. */
+  types: string[];
+  levels: ThreatLevel[];
+  cameras: string[];
+  zones: string[];
+}
+
+export interface DeviceRef {
+  id: string;
+}
+
+export interface SirenRef extends DeviceRef {
+  duration_s: number;
+}
+
+export interface RecorderRef extends DeviceRef {
+  frigate_url: string | null;
+  label: string;
+  duration_s: number;
+}
+
+/** What a `safesphere action` node emits as msg.payload. */
+export interface ActionMessage {
+  action: { id: number; type: string; description: string | null; attempt: number };
+  incident: {
+    incident_id: string;
+    threat_level: ThreatLevel;
+    threat_score: number;
+    reported_level: ThreatLevel;
+    camera_id: string | null;
+    timestamp: string;
+    behavior_summary: string | null;
+    weapon_detected: boolean;
+    weapon_types: string[];
+    people_count: number | null;
+  };
+  level: ThreatLevel;
+  camera_id: string | null;
+  zones: string[];
+  devices: { sirens: SirenRef[]; recorders: RecorderRef[] };
+  webhook_url: string | null;
+}
+
+export interface AlertInput {
+  alert_type: string;
+  recipient?: string | null;
+  message?: string | null;
+  status?: string | null;
+}
+
+export interface ResultInput {
+  action_id: number;
+  outcome: 'succeeded' | 'failed';
+  detail?: string | null;
+  alerts?: AlertInput[];
+}
+
+export type ResultAck = { accepted: true; state: ActionState } | { accepted: false; reason: string };
+
+export interface ActionNodeHandle {
+  id: string;
+  filter: ActionFilter;
+  deliver(message: ActionMessage): void;
+}
+
+export interface IncidentNodeHandle {
+  id: string;
+  deliver(incident: Record<string, unknown>): void;
+}
+
+export interface PublishOptions {
+  qos?: 0 | 1;
+  retain?: boolean;
+}
+
+/** The gateway side of the SafeSphere nodes. */
+export interface AutomationBridge {
+  registerActionNode(handle: ActionNodeHandle): () => void;
+  registerIncidentNode(handle: IncidentNodeHandle): () => void;
+  reportResult(result: ResultInput): ResultAck;
+  /**
+   * Publishes on the embedded broker in-process: no socket, no connection to lose, so a
+   * command published during a redeploy or before a client connects is never dropped.
+   */
+  publish(topic: string, payload: Buffer | string, options?: PublishOptions): Promise<void>;
+}
+
+/** What the automation stage needs from the embedded broker. */
+export interface BrokerAccess {
+  host: string;
+  port(): number;
+  publish(topic: string, payload: Buffer, options: Required<PublishOptions>): Promise<void>;
+}

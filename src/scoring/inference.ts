@@ -1,0 +1,206 @@
+// onnxruntime-node in a worker thread. Its `session.run` executes synchronously on the
+// calling thread, so on the main thread a slow or stuck model would stall every socket
+// and every commit. In a worker it can only be late: the caller waits at most
+// `timeoutMs` per batch, and while a run is overdue further batches do not wait at all.
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+
+const require = createRequire(import.meta.url);
+
+// Plain CommonJS, evaluated in the worker (no build step, identical under tsx, vitest and dist/).
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const ort = require(workerData.ortPath);
+const sessions = new Map();
+const reply = (msg, transfer) => parentPort.postMessage(msg, transfer || []);
+parentPort.on('message', async (msg) => {
+  try {
+    if (msg.type === 'load') {
+      const session = await ort.InferenceSession.create(new Uint8Array(msg.bytes), {
+        intraOpNumThreads: msg.intraOpThreads,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        graphOptimizationLevel: 'all',
+      });
+      const inputs = session.inputMetadata.map((m) => ({ name: m.name, isTensor: m.isTensor, type: m.type, shape: m.shape }));
+      const outputs = session.outputMetadata.map((m) => ({ name: m.name, isTensor: m.isTensor, type: m.type, shape: m.shape }));
+      sessions.set(msg.modelId, session);
+      reply({ type: 'loaded', id: msg.id, inputs, outputs });
+    } else if (msg.type === 'run') {
+      const session = sessions.get(msg.modelId);
+      if (!session) throw new Error('model ' + msg.modelId + ' is not loaded');
+      if (workerData.testDelayMs > 0) { const until = Date.now() + workerData.testDelayMs; while (Date.now() < until); }
+      const input = new ort.Tensor('float32', new Float32Array(msg.data), [msg.rows, msg.cols]);
+      const out = await session.run({ [msg.input]: input });
+      const data = Float32Array.from(out[msg.output].data);
+      reply({ type: 'result', id: msg.id, data: data.buffer }, [data.buffer]);
+    } else if (msg.type === 'dispose') {
+      const session = sessions.get(msg.modelId);
+      sessions.delete(msg.modelId);
+      if (session) await session.release();
+      reply({ type: 'disposed', id: msg.id });
+    }
+  } catch (err) {
+    reply({ type: 'error', id: msg.id, message: String(err && err.message || err) });
+  }
+});
+`;
+
+export interface TensorInfo {
+  name: string;
+  isTensor: boolean;
+  type?: string;
+  shape?: (number | string)[];
+}
+
+export class InferenceTimeout extends Error {
+  constructor(ms: number) {
+    super(`inference took longer than ${ms} ms`);
+    this.name = 'InferenceTimeout';
+  }
+}
+
+export class InferenceBusy extends Error {
+  constructor() {
+    super('an earlier inference is still running');
+    this.name = 'InferenceBusy';
+  }
+}
+
+type Reply =
+  | { type: 'loaded'; id: number; inputs: TensorInfo[]; outputs: TensorInfo[] }
+  | { type: 'result'; id: number; data: ArrayBuffer }
+  | { type: 'disposed'; id: number }
+  | { type: 'error'; id: number; message: string };
+
+export interface InferenceOptions {
+  intraOpThreads: number;
+  /** Tests only: the worker busy-waits this long before each run, to simulate a slow model. */
+  testDelayMs?: number;
+}
+
+/** One worker thread holding onnxruntime sessions, addressed by model id. */
+export class InferenceWorker {
+  private worker: Worker | null = null;
+  private nextId = 1;
+  private readonly waiting = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
+  /** Runs sent and not yet answered (an overdue run still counts). */
+  private runsInFlight = 0;
+  /** When the oldest unanswered run was sent (0: none). */
+  private runSentAt = 0;
+  private exitError: Error | null = null;
+
+  constructor(private readonly options: InferenceOptions) {}
+
+  start(): void {
+    if (this.worker) return;
+    this.exitError = null;
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { ortPath: require.resolve('onnxruntime-node'), testDelayMs: this.options.testDelayMs ?? 0 },
+    });
+    worker.on('message', (msg: Reply) => {
+      if (this.runIds.delete(msg.id)) this.runsInFlight--;
+      const w = this.waiting.get(msg.id);
+      if (!w) return; // a run we stopped waiting for
+      this.waiting.delete(msg.id);
+      if (msg.type === 'error') w.reject(new Error(msg.message));
+      else w.resolve(msg);
+    });
+    const fail = (err: Error) => {
+      this.exitError = err;
+      this.worker = null;
+      this.runsInFlight = 0;
+      this.runIds.clear();
+      for (const w of this.waiting.values()) w.reject(err);
+      this.waiting.clear();
+    };
+    worker.on('error', (err) => fail(err));
+    worker.on('exit', (code) => fail(new Error(`inference worker exited (code ${code})`)));
+    // Not unref()ed: a pending load or run must keep the process alive; stop() terminates it.
+    this.worker = worker;
+  }
+
+  private readonly runIds = new Set<number>();
+
+  async stop(): Promise<void> {
+    const worker = this.worker;
+    this.worker = null;
+    if (worker) await worker.terminate();
+  }
+
+  get busy(): boolean {
+    return this.runsInFlight > 0;
+  }
+
+  /** How long the unanswered run has been going (0 when none). */
+  get overdueMs(): number {
+    return this.runsInFlight > 0 ? Date.now() - this.runSentAt : 0;
+  }
+
+  get alive(): boolean {
+    return this.worker !== null;
+  }
+
+  private send(message: Record<string, unknown>, transfer: ArrayBuffer[] = []): { id: number; reply: Promise<Reply> } {
+    if (!this.worker) throw this.exitError ?? new Error('inference worker is not running');
+    const id = this.nextId++;
+    const reply = new Promise<Reply>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
+    this.worker.postMessage({ ...message, id }, transfer);
+    return { id, reply };
+  }
+
+  /** Creates a session from ONNX bytes; resolves with its input and output metadata. */
+  async load(modelId: number, bytes: Uint8Array): Promise<{ inputs: TensorInfo[]; outputs: TensorInfo[] }> {
+    const copy = new Uint8Array(bytes).buffer; // a copy: a Buffer may be a view into a shared pool
+    const r = (await this.send({ type: 'load', modelId, bytes: copy, intraOpThreads: this.options.intraOpThreads }, [copy]).reply) as Extract<
+      Reply,
+      { type: 'loaded' }
+    >;
+    return { inputs: r.inputs, outputs: r.outputs };
+  }
+
+  async dispose(modelId: number): Promise<void> {
+    if (!this.worker) return;
+    await this.send({ type: 'dispose', modelId }).reply;
+  }
+
+  /**
+   * Runs `rows` feature vectors. Rejects with InferenceBusy at once if an earlier run is
+   * still going, and with InferenceTimeout after `timeoutMs` (the run goes on in the
+   * worker; its answer is discarded).
+   */
+  async run(
+    modelId: number,
+    input: string,
+    output: string,
+    data: Float32Array,
+    rows: number,
+    cols: number,
+    timeoutMs: number,
+    /** False for a load's self-check: it neither waits for nor blocks the pipeline's runs. */
+    gated = true,
+  ): Promise<Float32Array> {
+    if (gated && this.runsInFlight > 0) throw new InferenceBusy();
+    const buffer = data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
+    const { id, reply } = this.send({ type: 'run', modelId, input, output, data: buffer, rows, cols }, [buffer]);
+    if (gated) {
+      this.runsInFlight++;
+      this.runSentAt = Date.now();
+      this.runIds.add(id);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.waiting.delete(id);
+        reject(new InferenceTimeout(timeoutMs));
+      }, timeoutMs);
+    });
+    try {
+      const r = (await Promise.race([reply, timeout])) as Extract<Reply, { type: 'result' }>;
+      return new Float32Array(r.data);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

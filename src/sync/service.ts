@@ -1,0 +1,349 @@
+// The sync component: owns the push transports and their drain loops, the pull API's
+// cursor and ack, retention, and what /sync/status and /health show. Constructed without
+// I/O; start() runs after the store has opened (it needs the outbox) and before the
+// pipeline accepts reports; stop() runs after the pipeline has committed its queue.
+import { readFileSync } from 'node:fs';
+import type { GatewayConfig } from '../config/schema.js';
+import { ERRORS, GatewayError } from '../errors.js';
+import type { ComponentHealth } from '../health.js';
+import type { Logger } from '../logger.js';
+import type { Store } from '../store/store.js';
+import { SyncTokenAuthorizer, type Authorizer } from './auth.js';
+import { DocumentBuilder, type IncidentDocument } from './document.js';
+import { Drainer, type TransportStats } from './drainer.js';
+import { HttpPushTransport } from './http-push.js';
+import { MqttBridgeTransport } from './mqtt-bridge.js';
+import { CONSUMER, type PushTransportName } from './outbox.js';
+import { OutboxQueue, type Backlog, type PoisonedEntry } from './queue.js';
+import { Retention, type RetentionReport } from './retention.js';
+import { ByteBucket } from './timing.js';
+
+export const MAX_PULL_LIMIT = 1000;
+
+export interface TransportStatus extends TransportStats {
+  enabled: true;
+  connected: boolean;
+  backlog: Backlog['per_level'] & { total: number };
+  oldest_undelivered_age_s: number | null;
+  poisoned: number;
+  evicted_undelivered: number;
+}
+
+export interface SyncStatus {
+  site_id: string;
+  last_seq: number;
+  transports: Partial<Record<PushTransportName, TransportStatus>>;
+  pull: {
+    enabled: boolean;
+    served_upto: number;
+    acked_upto: number;
+    backlog: number;
+    oldest_unacked_age_s: number | null;
+  };
+  retention: {
+    max_age_days: number;
+    max_db_mb: number;
+    max_snapshot_mb: number;
+    db_bytes: number;
+    last_run: (RetentionReport & { at: string }) | null;
+    evictions: Record<string, number>;
+  };
+}
+
+const readSecret = (value: string, file: string, key: string): string => {
+  if (value) return value;
+  if (!file) return '';
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new Error(`${key}: cannot read ${file}: ${(err as Error).message}`);
+  }
+};
+
+export class SyncService {
+  readonly auth: Authorizer & SyncTokenAuthorizer = new SyncTokenAuthorizer();
+  private queue: OutboxQueue | null = null;
+  private documents: DocumentBuilder | null = null;
+  private retention: Retention | null = null;
+  private readonly drainers = new Map<PushTransportName, Drainer>();
+  private unsubscribe: (() => void) | null = null;
+  private retentionTimer: NodeJS.Timeout | null = null;
+  private retentionRun: Promise<unknown> | null = null;
+  private statusCache: { at: number; value: SyncStatus } | null = null;
+  /** Consumers every new outbox entry waits for. */
+  readonly consumers: number;
+
+  constructor(
+    private readonly config: GatewayConfig,
+    private readonly store: Store,
+    private readonly log: Logger,
+  ) {
+    const up = config.upstream;
+    let push = 0;
+    if (up.http.enabled) push |= CONSUMER.http;
+    if (up.mqtt.enabled) push |= CONSUMER.mqtt;
+    const pull = !!(config.sync.token || config.sync.token_file);
+    // With a push transport, a push (or a pull-and-ack) delivers an entry. With pull only,
+    // the ack does. With neither, the gateway is local-only and nothing waits.
+    this.consumers = push || (pull ? CONSUMER.pull : 0);
+    store.outbox.consumers = this.consumers;
+  }
+
+  private get q(): OutboxQueue {
+    if (!this.queue) throw new GatewayError(ERRORS.SHUTTING_DOWN);
+    return this.queue;
+  }
+
+  async start(): Promise<void> {
+    const { config, log } = this;
+    const up = config.upstream;
+    if (up.http.enabled && !/^https?:\/\//.test(up.http.url)) {
+      throw new Error('upstream.http.url: must be an http:// or https:// URL when upstream.http.enabled is true');
+    }
+    if (up.mqtt.enabled && !/^(mqtts?|wss?|tcp|ssl):\/\//.test(up.mqtt.url)) {
+      throw new Error('upstream.mqtt.url: must be an mqtt:// or mqtts:// URL when upstream.mqtt.enabled is true');
+    }
+    this.auth.setToken(readSecret(config.sync.token, config.sync.token_file, 'sync.token_file'));
+    const httpToken = readSecret(up.http.token, up.http.token_file, 'upstream.http.token_file');
+    const mqttPassword = readSecret(up.mqtt.password, up.mqtt.password_file, 'upstream.mqtt.password_file');
+
+    const queue = new OutboxQueue(this.store.database);
+    this.queue = queue;
+    const cleared = queue.setConsumers(this.consumers);
+    if (cleared > 0) log.info({ cleared }, 'outbox entries released from consumers that are no longer enabled');
+    this.documents = new DocumentBuilder(this.store, queue, config.site_id);
+    this.retention = new Retention(
+      this.store,
+      queue,
+      {
+        maxAgeDays: config.retention.max_age_days,
+        maxDbMb: config.retention.max_db_mb,
+        maxSnapshotMb: config.retention.max_snapshot_mb,
+        dataDir: config.data_dir,
+      },
+      log.child({ component: 'retention' }),
+    );
+
+    const bucket = new ByteBucket(up.max_bytes_per_s);
+    const drainerOptions = {
+      batchSize: up.batch_size,
+      retryBaseMs: up.retry_base_ms,
+      retryMaxMs: up.retry_max_ms,
+      pollIntervalMs: up.poll_interval_ms,
+    };
+    if (up.http.enabled) {
+      const t = new HttpPushTransport(
+        {
+          url: up.http.url,
+          token: () => httpToken,
+          timeoutMs: up.http.timeout_ms,
+          concurrency: up.http.concurrency,
+          dataDir: config.data_dir,
+          siteId: config.site_id,
+        },
+        bucket,
+        log.child({ component: 'sync-http' }),
+      );
+      this.drainers.set('http', new Drainer(t, queue, this.documents, drainerOptions, log.child({ component: 'sync-http' })));
+    }
+    if (up.mqtt.enabled) {
+      const t = new MqttBridgeTransport(
+        {
+          url: up.mqtt.url,
+          clientId: up.mqtt.client_id || `safesphere-edge-${config.site_id}`,
+          username: up.mqtt.username,
+          password: () => mqttPassword,
+          caFile: up.mqtt.ca_file,
+          certFile: up.mqtt.cert_file,
+          keyFile: up.mqtt.key_file,
+          rejectUnauthorized: up.mqtt.reject_unauthorized,
+          keepaliveS: up.mqtt.keepalive_s,
+          topicPrefix: up.mqtt.topic_prefix,
+          siteId: config.site_id,
+          reconnectMs: Math.min(Math.max(up.retry_base_ms, 100), 5000),
+        },
+        bucket,
+        log.child({ component: 'sync-mqtt' }),
+      );
+      this.drainers.set('mqtt', new Drainer(t, queue, this.documents, drainerOptions, log.child({ component: 'sync-mqtt' })));
+    }
+    for (const d of this.drainers.values()) {
+      await d.transport.start();
+      d.start();
+    }
+    this.unsubscribe = this.store.outbox.onEnqueue(() => {
+      for (const d of this.drainers.values()) d.wake();
+    });
+
+    const r = config.retention;
+    if (r.max_age_days > 0 || r.max_db_mb > 0 || r.max_snapshot_mb > 0) {
+      this.retentionTimer = setInterval(() => void this.runRetention(), r.interval_s * 1000);
+      this.retentionTimer.unref();
+    }
+    log.info(
+      {
+        transports: [...this.drainers.keys()],
+        pull: this.auth.enabled,
+        consumers: this.consumers,
+        last_seq: queue.lastSeq(),
+      },
+      'sync started',
+    );
+  }
+
+  async stop(): Promise<void> {
+    if (this.retentionTimer) clearInterval(this.retentionTimer);
+    this.retentionTimer = null;
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+    await Promise.all([...this.drainers.values()].map((d) => d.stop(this.config.upstream.stop_grace_ms)));
+    this.drainers.clear();
+    await this.retentionRun;
+    this.queue = null;
+  }
+
+  /** One retention pass (also run by the timer); concurrent calls share the pass in progress. */
+  runRetention(): Promise<RetentionReport | null> {
+    if (!this.retention) return Promise.resolve(null);
+    if (this.retentionRun) return this.retentionRun as Promise<RetentionReport | null>;
+    const run = this.retention.runOnce().catch((err: unknown) => {
+      this.log.error({ err }, 'retention pass failed');
+      return null;
+    });
+    this.retentionRun = run.finally(() => {
+      this.retentionRun = null;
+    });
+    return run;
+  }
+
+  /** Entries were queued outside Outbox.enqueue (by a trigger): let the drainers look. */
+  wake(): void {
+    for (const d of this.drainers.values()) d.wake();
+  }
+
+  drainer(name: PushTransportName): Drainer | undefined {
+    return this.drainers.get(name);
+  }
+
+  // --- pull API --------------------------------------------------------------------------
+
+  /** One page of outbox entries after `after`, each as the full incident document. */
+  pull(after: number, limit: number): { incidents: IncidentDocument[]; next_after: number; more: boolean } {
+    const q = this.q;
+    const last = q.lastSeq();
+    if (after > last) {
+      throw new GatewayError(ERRORS.BAD_CURSOR, [{ path: 'after', message: `is ahead of the newest entry (${last})` }]);
+    }
+    const entries = q.page(after, limit + 1);
+    const more = entries.length > limit;
+    const page = more ? entries.slice(0, limit) : entries;
+    const cache = new Map<string, Record<string, unknown> | null>();
+    const incidents: IncidentDocument[] = [];
+    for (const e of page) {
+      const doc = this.documents!.build(e, cache);
+      if (doc) incidents.push(doc);
+    }
+    const nextAfter = page.length ? page[page.length - 1]!.seq : after;
+    if (nextAfter > q.state('pull.served', 0)) q.setState('pull.served', nextAfter);
+    return { incidents, next_after: nextAfter, more };
+  }
+
+  ack(upto: number): { acked_upto: number; changed: boolean } {
+    const q = this.q;
+    const served = q.state('pull.served', 0);
+    if (upto > served) {
+      throw new GatewayError(ERRORS.SYNC_ACK_AHEAD, [
+        { path: 'upto', message: `${upto} is ahead of the last seq served (${served}); ack only what GET /sync/incidents returned` },
+      ]);
+    }
+    const { acked, changed } = q.ackPull(upto);
+    return { acked_upto: acked, changed };
+  }
+
+  poisoned(name: PushTransportName, limit?: number): PoisonedEntry[] {
+    return this.q.poisoned(name, limit);
+  }
+
+  retryPoisoned(name: PushTransportName): number {
+    const d = this.drainers.get(name);
+    if (!d) throw new GatewayError(ERRORS.BAD_REQUEST, [{ path: 'transport', message: `${name} is not enabled` }]);
+    const n = this.q.retryPoisoned(d.transport.bit, name);
+    d.stats.poisoned_now = 0;
+    d.wake();
+    this.statusCache = null;
+    return n;
+  }
+
+  // --- visibility ------------------------------------------------------------------------
+
+  /** Counts are cached for `maxAgeMs`: /health may be polled often, and backlogs can be large. */
+  status(maxAgeMs = 1000): SyncStatus {
+    const now = Date.now();
+    if (this.statusCache && now - this.statusCache.at < maxAgeMs) return this.statusCache.value;
+    const q = this.q;
+    const state = q.allState();
+    const age = (ms: number | null) => (ms === null ? null : Math.max(0, Math.round((now - ms) / 1000)));
+    const transports: SyncStatus['transports'] = {};
+    for (const [name, d] of this.drainers) {
+      const b = q.backlog(d.transport.bit);
+      transports[name] = {
+        enabled: true,
+        connected: d.transport.connected,
+        backlog: { ...b.per_level, total: b.total },
+        oldest_undelivered_age_s: age(b.oldest_ms),
+        poisoned: q.poisonedCount(name),
+        evicted_undelivered: state[`evicted.entries.${name}`] ?? 0,
+        ...d.stats,
+      };
+    }
+    const pb = q.pullBacklog();
+    const value: SyncStatus = {
+      site_id: this.config.site_id,
+      last_seq: q.lastSeq(),
+      transports,
+      pull: {
+        enabled: this.auth.enabled,
+        served_upto: state['pull.served'] ?? 0,
+        acked_upto: state['pull.acked'] ?? 0,
+        backlog: pb.total,
+        oldest_unacked_age_s: age(pb.oldest_ms),
+      },
+      retention: {
+        max_age_days: this.config.retention.max_age_days,
+        max_db_mb: this.config.retention.max_db_mb,
+        max_snapshot_mb: this.config.retention.max_snapshot_mb,
+        db_bytes: this.retention!.dbBytes(),
+        last_run: this.retention!.last,
+        evictions: Object.fromEntries(Object.entries(state).filter(([k]) => k.startsWith('evicted.'))),
+      },
+    };
+    this.statusCache = { at: now, value };
+    return value;
+  }
+
+  /**
+   * Never 'down': an uplink outage must not make the gateway look dead to its supervisor.
+   * Cheap (index probes, no counting), since /health may be polled often; /sync/status has the figures.
+   */
+  health(): ComponentHealth {
+    const q = this.queue;
+    if (!q) return { status: 'down', reason: 'not started' };
+    const problems: string[] = [];
+    const transports: Record<string, unknown> = {};
+    for (const [name, d] of this.drainers) {
+      const pending = q.hasPending(d.transport.bit);
+      const poisoned = q.poisonedCount(name);
+      transports[name] = { connected: d.transport.connected, pending, poisoned };
+      if (pending && d.stats.consecutive_failures > 0) problems.push(`${name}: ${d.stats.last_error ?? 'failing'}`);
+      else if (pending && name === 'mqtt' && !d.transport.connected) problems.push(`${name}: not connected`);
+      if (poisoned > 0) problems.push(`${name}: ${poisoned} poisoned entries (GET /sync/poisoned)`);
+    }
+    if (this.retention?.last?.over_cap) problems.push('over the retention cap with only HIGH/CRITICAL left');
+    return {
+      status: problems.length ? 'degraded' : 'up',
+      transports,
+      pull: this.auth.enabled,
+      ...(problems.length ? { problems } : {}),
+    };
+  }
+}

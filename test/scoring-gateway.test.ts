@@ -1,0 +1,387 @@
+// The re-score stage inside a real gateway (port 0, temp data_dir, the shipped model or a
+// temp model_dir): escalation by a second camera, demotion by labelled false alarms, the
+// label API, GET /model, fallback on a broken or mismatched model, a slow model, and a
+// hot swap under load with no report lost.
+import { copyFileSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config/load.js';
+import { createLogger } from '../src/logger.js';
+import { FEATURE_COUNT, FEATURE_NAMES } from '../src/scoring/features.js';
+import { encodeLogisticModel } from '../src/scoring/onnx-graph.js';
+import { PRIME_INCIDENTS_SQL, PRIME_LABELS_SQL } from '../src/scoring/context.js';
+import { RescoreStage } from '../src/scoring/rescorer.js';
+import { train } from '../src/scoring/train/train.js';
+import { Store } from '../src/store/store.js';
+import type { ValidReport } from '../src/validate/report.js';
+import { getJson, postJson, seedReport, startGateway, tempDir, type TestGateway } from './helpers.js';
+
+const SHIPPED = new URL('../models/', import.meta.url).pathname;
+const CRITICAL_ACTIONS = ['police_dispatch', 'continuous_recording', 'live_location', 'voice_alert', 'safe_route', 'notify_all_contacts'];
+
+let counter = 0;
+const report = (camera: string, level: string, score: number, extra: Record<string, unknown> = {}) =>
+  seedReport({
+    incident_id: `RS_${process.pid}_${++counter}`,
+    camera_id: camera,
+    threat_level: level,
+    threat_score: score,
+    weapon_detected: false,
+    weapon_types: [],
+    behavior_summary: 'person in view',
+    is_critical: level === 'CRITICAL',
+    ...extra,
+  });
+
+async function post(gw: TestGateway, body: Record<string, unknown>) {
+  const res = await postJson(`${gw.httpUrl}/threats/report`, body);
+  expect(res.status, JSON.stringify(res.body)).toBe(200);
+  return res.body;
+}
+
+/** Polls `check` until it returns a truthy value, or fails after `timeoutMs`. */
+async function until<T>(check: () => Promise<T> | T, what: string, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A copy of the shipped model pair in a fresh dir (so a test may replace it). */
+function modelDirCopy(): string {
+  const dir = tempDir('safesphere-models-');
+  for (const f of ['rescorer.onnx', 'rescorer.json']) copyFileSync(join(SHIPPED, f), join(dir, f));
+  return dir;
+}
+
+describe('re-scoring end to end on a real gateway with the shipped model', () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await startGateway({ zones: [{ id: 'lobby', cameras: ['cam-a', 'cam-b'], risk: 0.5 }] });
+  });
+  afterAll(() => gw.stop());
+
+  it('two cameras of one zone reporting HIGH within the window: the second incident is CRITICAL with CRITICAL actions', async () => {
+    const first = await post(gw, report('cam-a', 'HIGH', 0.7));
+    expect(first).toMatchObject({ threat_level: 'HIGH', action_taken: 'ALERT_POLICE', reported_level: 'HIGH' });
+    const second = await post(gw, report('cam-b', 'HIGH', 0.7));
+    expect(second).toMatchObject({ threat_level: 'CRITICAL', action_taken: 'EMERGENCY_PROTOCOL', reported_level: 'HIGH', reported_score: 0.7 });
+    const { body } = await getJson(`${gw.httpUrl}/incidents/${second.incident_id}`);
+    expect(body.threat_level).toBe('CRITICAL');
+    expect(body.model_version).toMatch(/^lr-features-v1-/);
+    expect(body.threat_score).toBeGreaterThanOrEqual(0.8176);
+    expect(body.actions.map((a: { action_type: string }) => a.action_type)).toEqual(CRITICAL_ACTIONS);
+  });
+
+  it('a camera outside the zone reporting HIGH at the same time stays HIGH', async () => {
+    const other = await post(gw, report('cam-z', 'HIGH', 0.7));
+    expect(other).toMatchObject({ threat_level: 'HIGH', action_taken: 'ALERT_POLICE' });
+  });
+
+  it('a camera with many labelled false alarms reporting MEDIUM is lowered to LOW; the labels did it', async () => {
+    const before = await post(gw, report('cam-noisy', 'MEDIUM', 0.5));
+    expect(before.threat_level).toBe('MEDIUM');
+    const ids: string[] = [before.incident_id];
+    for (let i = 0; i < 14; i++) ids.push((await post(gw, report('cam-noisy', 'LOW', 0.3))).incident_id);
+    for (const id of ids) {
+      const res = await postJson(`${gw.httpUrl}/incidents/${id}/label`, { label: 'false_alarm', by: 'operator-1', note: 'shadow' });
+      expect(res.status).toBe(201);
+    }
+    const after = await post(gw, report('cam-noisy', 'MEDIUM', 0.5));
+    expect(after).toMatchObject({ threat_level: 'LOW', action_taken: 'MONITOR', reported_level: 'MEDIUM' });
+    const { body } = await getJson(`${gw.httpUrl}/incidents/${after.incident_id}`);
+    expect(body.actions).toEqual([]);
+    // A clean camera's MEDIUM is untouched.
+    expect((await post(gw, report('cam-clean', 'MEDIUM', 0.5))).threat_level).toBe('MEDIUM');
+    // The floor: a CRITICAL with a firearm from the noisy camera is still at least HIGH.
+    const armed = await post(gw, report('cam-noisy', 'MEDIUM', 0.5, { weapon_detected: true, weapon_types: ['pistol'] }));
+    expect(armed.threat_level).toBe('HIGH');
+  });
+
+  it('POST /incidents/{id}/label stores labels, lists them on the incident, and refuses bad input clearly', async () => {
+    const inc = await post(gw, report('cam-l', 'HIGH', 0.7));
+    const ok = await postJson(`${gw.httpUrl}/incidents/${inc.incident_id}/label`, { label: 'confirmed', by: 'alice', note: 'seen on site' });
+    expect(ok.status).toBe(201);
+    expect(ok.body.label).toMatchObject({ incident_id: inc.incident_id, camera_id: 'cam-l', label: 'confirmed', by: 'alice', note: 'seen on site' });
+    await postJson(`${gw.httpUrl}/incidents/${inc.incident_id}/label`, { label: 'false_alarm', by: 'bob' });
+    const { body } = await getJson(`${gw.httpUrl}/incidents/${inc.incident_id}`);
+    expect(body.labels.map((l: { label: string; by: string }) => [l.label, l.by])).toEqual([
+      ['confirmed', 'alice'],
+      ['false_alarm', 'bob'],
+    ]);
+
+    const unknown = await postJson(`${gw.httpUrl}/incidents/NO_SUCH_INCIDENT/label`, { label: 'confirmed', by: 'alice' });
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error.code).toBe('INCIDENT_NOT_FOUND');
+
+    const bad = await postJson(`${gw.httpUrl}/incidents/${inc.incident_id}/label`, { label: 'maybe', note: 5, extra: 1 });
+    expect(bad.status).toBe(422);
+    expect(bad.body.error.code).toBe('INVALID_LABEL');
+    expect(bad.body.error.details.map((d: { path: string }) => d.path).sort()).toEqual(['by', 'extra', 'label', 'note']);
+    const notObject = await postJson(`${gw.httpUrl}/incidents/${inc.incident_id}/label`, '["confirmed"]');
+    expect(notObject.status).toBe(422);
+    // Nothing was written by the refused requests.
+    expect((await getJson(`${gw.httpUrl}/incidents/${inc.incident_id}`)).body.labels).toHaveLength(2);
+  });
+
+  it('GET /model shows the active manifest and its load time; /health shows model up', async () => {
+    const { status, body } = await getJson(`${gw.httpUrl}/model`);
+    expect(status).toBe(200);
+    expect(body.status).toBe('up');
+    expect(body.active.version).toMatch(/^lr-features-v1-/);
+    expect(Date.parse(body.active.loaded_at)).toBeGreaterThan(0);
+    expect(body.active.manifest.features).toEqual([...FEATURE_NAMES]);
+    expect(body.active.manifest.metrics.held_out.auc).toBeGreaterThan(0.8);
+    expect(body.stats.rescored).toBeGreaterThan(0);
+    const health = await getJson(`${gw.httpUrl}/health`);
+    expect(health.body.components.model).toMatchObject({ status: 'up', version: body.active.version });
+  });
+});
+
+describe('a missing, broken or mismatched model: reported levels, model degraded, nothing dropped', () => {
+  const dirs: string[] = [];
+  let gw: TestGateway | null = null;
+  afterEach(async () => {
+    await gw?.stop();
+    gw = null;
+  });
+  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+  it('a corrupt rescorer.onnx: the gateway starts, /health says model degraded, reports keep their level', async () => {
+    const dir = modelDirCopy();
+    dirs.push(dir);
+    writeFileSync(join(dir, 'rescorer.onnx'), Buffer.from('this is not an onnx model'));
+    gw = await startGateway({ scoring: { model_dir: dir }, zones: [{ id: 'z', cameras: ['c1', 'c2'] }] });
+    const health = await getJson(`${gw.httpUrl}/health`);
+    expect(health.status).toBe(200);
+    expect(health.body.status).toBe('degraded');
+    expect(health.body.components.model.status).toBe('degraded');
+    expect(health.body.components.model.reason).toMatch(/not the model rescorer.json describes/);
+    await post(gw, report('c1', 'HIGH', 0.7));
+    const r = await post(gw, report('c2', 'HIGH', 0.7)); // would be escalated by a working model
+    expect(r).toMatchObject({ threat_level: 'HIGH', threat_score: 0.7 });
+    expect((await getJson(`${gw.httpUrl}/incidents/${r.incident_id}`)).body.model_version).toBeNull();
+  });
+
+  it('an ONNX that onnxruntime cannot parse (manifest matching its hash) is refused the same way', async () => {
+    const dir = modelDirCopy();
+    dirs.push(dir);
+    const junk = Buffer.from('still not a model');
+    writeFileSync(join(dir, 'rescorer.onnx'), junk);
+    const manifest = JSON.parse(await import('node:fs').then((fs) => fs.readFileSync(join(dir, 'rescorer.json'), 'utf8')));
+    manifest.onnx_sha256 = createHash('sha256').update(junk).digest('hex');
+    writeFileSync(join(dir, 'rescorer.json'), JSON.stringify(manifest));
+    gw = await startGateway({ scoring: { model_dir: dir } });
+    const model = (await getJson(`${gw.httpUrl}/model`)).body;
+    expect(model.status).toBe('degraded');
+    expect(model.reason).toMatch(/onnxruntime cannot load rescorer.onnx/);
+    expect((await post(gw, report('c1', 'CRITICAL', 0.9))).threat_level).toBe('CRITICAL');
+  });
+
+  it('a model whose input shape does not match the manifest is refused with a clear error', async () => {
+    const dir = modelDirCopy();
+    dirs.push(dir);
+    const F = 12; // an older feature layout
+    const bytes = encodeLogisticModel(
+      { mean: new Float32Array(F), std: new Float32Array(F).fill(1), weights: new Float32Array(F).fill(0.1), bias: 0 },
+      'wrong shape',
+      'test',
+    );
+    writeFileSync(join(dir, 'rescorer.onnx'), bytes);
+    const manifest = JSON.parse(await import('node:fs').then((fs) => fs.readFileSync(join(dir, 'rescorer.json'), 'utf8')));
+    manifest.onnx_sha256 = createHash('sha256').update(bytes).digest('hex');
+    writeFileSync(join(dir, 'rescorer.json'), JSON.stringify(manifest));
+    gw = await startGateway({ scoring: { model_dir: dir } });
+    const model = (await getJson(`${gw.httpUrl}/model`)).body;
+    expect(model.status).toBe('degraded');
+    expect(model.reason).toBe(
+      `input shape mismatch: the model's input "features" is [batch, 12] but the manifest and this gateway's ${FEATURE_COUNT} features need [batch, ${FEATURE_COUNT}]`,
+    );
+    expect(gw.logs.lines.some((l) => l.msg === 'no usable model; reports keep their reported levels')).toBe(true);
+    expect((await post(gw, report('c1', 'MEDIUM', 0.5))).threat_level).toBe('MEDIUM');
+  });
+
+  it('a manifest for another feature layout is refused before onnxruntime sees the model', async () => {
+    const dir = modelDirCopy();
+    dirs.push(dir);
+    const manifest = JSON.parse(await import('node:fs').then((fs) => fs.readFileSync(join(dir, 'rescorer.json'), 'utf8')));
+    manifest.feature_version = 'features-v0';
+    manifest.features = manifest.features.slice(0, 12);
+    writeFileSync(join(dir, 'rescorer.json'), JSON.stringify(manifest));
+    gw = await startGateway({ scoring: { model_dir: dir } });
+    const model = (await getJson(`${gw.httpUrl}/model`)).body;
+    expect(model.reason).toMatch(/feature_version is "features-v0" but this gateway computes features-v1/);
+    expect(model.reason).toMatch(/features must be exactly/);
+  });
+
+  it('no model dir at all: degraded, reported levels', async () => {
+    gw = await startGateway({ scoring: { model_dir: join(tempDir(), 'nowhere') } });
+    expect((await getJson(`${gw.httpUrl}/health`)).body.components.model.reason).toMatch(/no model/);
+    expect((await post(gw, report('c1', 'LOW', 0.1))).threat_level).toBe('LOW');
+  });
+});
+
+describe('a slow model cannot stall ingest', () => {
+  it('a late inference returns the reported levels within timeout_ms, later batches skip it while busy, and it recovers', async () => {
+    const dir = tempDir();
+    const log = createLogger('silent');
+    const store = new Store(dir, log);
+    await store.start();
+    const config = loadConfig({ overrides: { scoring: { model_dir: SHIPPED, timeout_ms: 30, watch: false } } });
+    const stage = new RescoreStage(config, store, null, log, { testDelayMs: 400 });
+    await stage.start();
+    const vr = (n: number, level: 'HIGH' | 'MEDIUM' = 'HIGH'): ValidReport => ({
+      report: { incident_id: `SLOW_${n}`, timestamp: '2026-02-10T14:30:45', threat_level: level, threat_score: 0.7 },
+      cameraId: 'cam-s',
+      source: 'http',
+      contentHash: String(n),
+      receivedAt: Date.now(),
+    });
+    try {
+      // The load's self-check waited out the delay; now the model is active.
+      expect(stage.activeManifest).not.toBeNull();
+      let t = performance.now();
+      const late = await stage.scoreBatch([vr(1), vr(2)]);
+      expect(performance.now() - t).toBeLessThan(300);
+      expect(late.map((s) => [s.level, s.score, s.modelVersion])).toEqual([
+        ['HIGH', 0.7, null],
+        ['HIGH', 0.7, null],
+      ]);
+      expect(stage.health()).toMatchObject({ status: 'degraded' });
+      t = performance.now();
+      const skipped = await stage.scoreBatch([vr(3)]);
+      expect(performance.now() - t).toBeLessThan(25);
+      expect(skipped[0]!.modelVersion).toBeNull();
+      expect(stage.stats).toMatchObject({ timeouts: 1, busy: 1 });
+      // Once the late run has answered, the next batch is re-scored again (given time).
+      await until(() => !(stage as unknown as { worker: { busy: boolean } }).worker.busy, 'the late run to finish');
+      const config2 = (stage as unknown as { config: { scoring: { timeout_ms: number } } }).config;
+      config2.scoring.timeout_ms = 5000;
+      const ok = await stage.scoreBatch([vr(4)]);
+      expect(ok[0]!.modelVersion).toMatch(/^lr-/);
+      expect(stage.health().status).toBe('up');
+    } finally {
+      await stage.stop();
+      await store.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('hot swap', () => {
+  it('a new pair renamed into model_dir under load is picked up without a restart; no report is lost; an invalid pair is refused', async () => {
+    const modelDir = modelDirCopy();
+    const staging = tempDir('safesphere-staging-');
+    const gw = await startGateway({ scoring: { model_dir: modelDir, timeout_ms: 5000 } });
+    try {
+      const before = (await getJson(`${gw.httpUrl}/model`)).body.active.version as string;
+
+      // Load: 8 concurrent posters until told to stop; every 200 is recorded.
+      const acked = new Set<string>();
+      let stop = false;
+      const poster = async (p: number) => {
+        for (let i = 0; !stop; i++) {
+          const body = report(`cam-${p}`, ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'][i % 4]!, (i % 10) / 10);
+          const res = await postJson(`${gw.httpUrl}/threats/report`, body);
+          expect(res.status).toBe(200);
+          acked.add(res.body.incident_id);
+        }
+      };
+      const load = Promise.all(Array.from({ length: 8 }, (_, p) => poster(p)));
+      await until(() => acked.size > 200, 'some load');
+
+      // Retrain with another seed into a staging dir, then rename the pair in.
+      const next = train({ seed: 99, priorSamples: 3000, config: gw.config, dbFile: null, outDir: staging, producerVersion: 'test' });
+      expect(next.manifest.version).not.toBe(before);
+      const swapped = gw.gateway.rescorer!.nextLoad();
+      renameSync(join(staging, 'rescorer.onnx'), join(modelDir, 'rescorer.onnx'));
+      renameSync(join(staging, 'rescorer.json'), join(modelDir, 'rescorer.json'));
+      await until(async () => (await getJson(`${gw.httpUrl}/model`)).body.active.version === next.manifest.version, 'the new model');
+      expect(await swapped).toEqual({ ok: true });
+      const atSwap = acked.size;
+      await until(() => acked.size > atSwap + 200, 'load after the swap');
+
+      // An invalid pair (truncated ONNX) is refused; the new model stays, with a health note.
+      const refused = gw.gateway.rescorer!.nextLoad();
+      mkdirSync(staging, { recursive: true });
+      writeFileSync(join(staging, 'rescorer.onnx'), Buffer.from(next.onnx).subarray(0, 100));
+      renameSync(join(staging, 'rescorer.onnx'), join(modelDir, 'rescorer.onnx'));
+      expect((await refused).ok).toBe(false);
+      const model = (await getJson(`${gw.httpUrl}/model`)).body;
+      expect(model.active.version).toBe(next.manifest.version);
+      expect(model.last_refused.message).toMatch(/not the model rescorer.json describes/);
+      expect((await getJson(`${gw.httpUrl}/health`)).body.components.model).toMatchObject({ status: 'up', last_refused: expect.any(Object) });
+      expect(gw.logs.lines.some((l) => l.msg === 'model pair refused; keeping the active model')).toBe(true);
+
+      stop = true;
+      await load;
+      // Every acknowledged report is stored, each scored by one of the two models.
+      const db = gw.gateway.store.database;
+      const rows = db.prepare('SELECT incident_id, model_version FROM incidents').all() as { incident_id: string; model_version: string | null }[];
+      const stored = new Map(rows.map((r) => [r.incident_id, r.model_version]));
+      expect([...acked].filter((id) => !stored.has(id))).toEqual([]);
+      const versions = new Set([...acked].map((id) => stored.get(id)));
+      expect(versions).toEqual(new Set([before, next.manifest.version]));
+    } finally {
+      await gw.stop();
+      rmSync(modelDir, { recursive: true, force: true });
+      rmSync(staging, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('context queries', () => {
+  it('priming the window and the label aggregates use indexes, never a table scan', async () => {
+    const dir = tempDir();
+    const store = new Store(dir, createLogger('silent'));
+    await store.start();
+    try {
+      const plan = (sql: string) =>
+        (store.database.prepare(`EXPLAIN QUERY PLAN ${sql}`).all('x') as { detail: string }[]).map((r) => r.detail).join('; ');
+      // The exact statements ContextWindow.prime runs.
+      const incidents = plan(PRIME_INCIDENTS_SQL);
+      const labels = plan(PRIME_LABELS_SQL);
+      expect(incidents).toMatch(/USING INDEX incidents_created/);
+      expect(labels).toMatch(/USING INDEX labels_created/);
+      expect(`${incidents}; ${labels}`).not.toMatch(/SCAN (incidents|labels)(?! USING)/);
+      expect(plan('SELECT id FROM labels WHERE incident_id = ? ORDER BY id')).toMatch(/labels_incident/);
+    } finally {
+      await store.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('npm run train on a site database', () => {
+  it('merges the labelled incidents of a real gateway database with the prior', async () => {
+    const dataDir = tempDir();
+    const outDir = tempDir('safesphere-train-');
+    const gw = await startGateway({ zones: [{ id: 'yard', cameras: ['y1', 'y2'] }] }, { dataDir });
+    try {
+      for (let i = 0; i < 12; i++) {
+        const r = await post(gw, report(i % 2 ? 'y1' : 'y2', i % 3 ? 'HIGH' : 'LOW', i % 3 ? 0.7 : 0.2));
+        if (i < 10) await postJson(`${gw.httpUrl}/incidents/${r.incident_id}/label`, { label: i % 3 ? 'confirmed' : 'false_alarm', by: 'op' });
+      }
+    } finally {
+      await gw.stop();
+    }
+    try {
+      const result = train({ seed: 3, priorSamples: 2000, config: gw.config, dbFile: join(dataDir, 'safesphere.db'), outDir, siteWeight: 5 });
+      expect(result.manifest.training_data.site).toEqual({
+        source: 'labels table of the gateway database',
+        labelled_incidents: 10,
+        confirmed: 6,
+        false_alarm: 4,
+        weight: 5,
+      });
+      expect(result.manifest.training_data.prior.samples).toBe(2000);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+      rmSync(outDir, { recursive: true, force: true });
+    }
+  });
+});
