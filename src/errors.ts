@@ -29,6 +29,7 @@ export const ERRORS = {
   INTERNAL: define('INTERNAL', 500, 'Internal error'),
   UNAUTHORIZED: define('UNAUTHORIZED', 401, 'A valid bearer token is required'),
   FORBIDDEN: define('FORBIDDEN', 403, 'The token does not grant this role'),
+  RATE_LIMITED: define('RATE_LIMITED', 429, 'Too many requests from this client; retry after the Retry-After seconds'),
   SYNC_DISABLED: define(
     'SYNC_DISABLED',
     503,
@@ -36,6 +37,17 @@ export const ERRORS = {
   ),
   BAD_CURSOR: define('BAD_CURSOR', 400, 'The sync cursor is invalid'),
   SYNC_ACK_AHEAD: define('SYNC_ACK_AHEAD', 409, 'The ack is ahead of what was served'),
+  // Evidence snapshots (src/evidence/).
+  INVALID_SNAPSHOT: define('INVALID_SNAPSHOT', 400, 'The snapshot upload is invalid'),
+  UNSUPPORTED_IMAGE: define('UNSUPPORTED_IMAGE', 415, 'The snapshot is not a decodable JPEG, PNG or WebP image'),
+  IMAGE_TOO_LARGE: define('IMAGE_TOO_LARGE', 413, 'The snapshot is larger than the configured bytes or pixels'),
+  SNAPSHOT_CONFLICT: define('SNAPSHOT_CONFLICT', 409, 'This incident already has a different snapshot'),
+  SNAPSHOT_NOT_FOUND: define('SNAPSHOT_NOT_FOUND', 404, 'This incident has no snapshot'),
+  // Site operations (src/operations/).
+  NO_SAFE_ROUTE: define('NO_SAFE_ROUTE', 409, 'No exit can be reached without crossing a zone with an active HIGH or CRITICAL incident'),
+  UNKNOWN_ZONE: define('UNKNOWN_ZONE', 404, 'No zone with this id on the site map'),
+  NO_SITE_MAP: define('NO_SITE_MAP', 404, 'No site map is configured (site.map.exits and site.map.links)'),
+  INVALID_STATUS: define('INVALID_STATUS', 422, 'The status change is invalid'),
 } as const;
 
 export class GatewayError extends Error {

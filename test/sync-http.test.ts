@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ReportedLevelScorer } from '../src/scoring/scorer.js';
 import type { SyncService } from '../src/sync/service.js';
 import { getJson, postJson, seedReport, startGateway, tempDir, type TestGateway } from './helpers.js';
+import { Daemon } from './daemon.js';
 import { Receiver, type Received } from './receiver.js';
 
 const LEVELS = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
@@ -83,7 +84,8 @@ describe('upstream sync: HTTP push', () => {
     await receiver.start();
     await receiver.stop(); // down: connections refused on its port
     cleanup.push(() => receiver.stop());
-    const gw = await setup(upstream(receiver.url));
+    // Small batches, so the order across batches (the outbox query) matters, not just within one.
+    const gw = await setup(upstream(receiver.url, { batch_size: 8 }));
     const sync = gw.gateway.sync;
 
     const ids = await report(gw, 'DOWN', 60);
@@ -186,6 +188,23 @@ describe('upstream sync: HTTP push', () => {
     expect(retry.body).toEqual({ transport: 'http', requeued: 1 });
     await receiver.waitFor(() => receiver.keys().size === 13);
     expect(sync.status(0).transports.http!.poisoned).toBe(0);
+  });
+
+  it('honours Retry-After on a 429', async () => {
+    const receiver = new Receiver();
+    await receiver.start();
+    cleanup.push(() => receiver.stop());
+    const attempts: number[] = [];
+    receiver.fault = () => {
+      attempts.push(Date.now());
+      return attempts.length === 1 ? { status: 429, headers: { 'retry-after': '1' } } : null;
+    };
+    const gw = await setup(upstream(receiver.url));
+    await report(gw, 'RA', 1, () => 'CRITICAL');
+    await receiver.waitFor(() => receiver.keys().size === 1);
+    expect(attempts).toHaveLength(2);
+    expect(attempts[1]! - attempts[0]!).toBeGreaterThanOrEqual(950); // retry_base_ms is 10: the header set the wait
+    expect(gw.gateway.sync.drainer('http')!.stats.last_error).toBe('HTTP 429');
   });
 
   it('treats 401 as a credentials problem to retry, not as a poisoned entry, and sends the configured token', async () => {
@@ -291,4 +310,47 @@ describe('upstream sync: HTTP push', () => {
       ),
     );
   }
+});
+
+describe('upstream sync: the daemon killed mid-drain', () => {
+  it('loses nothing after a SIGKILL, and resends at most the one batch in flight (collapsed by key)', async () => {
+    const receiver = new Receiver();
+    await receiver.start();
+    receiver.fault = () => ({ delayMs: 2 });
+    const dataDir = tempDir();
+    const BATCH = 16;
+    const env = {
+      SAFESPHERE_UPSTREAM_HTTP_ENABLED: 'true',
+      SAFESPHERE_UPSTREAM_HTTP_URL: receiver.url,
+      SAFESPHERE_UPSTREAM_HTTP_CONCURRENCY: '2',
+      SAFESPHERE_UPSTREAM_BATCH_SIZE: String(BATCH),
+      SAFESPHERE_UPSTREAM_RETRY_BASE_MS: '20',
+      SAFESPHERE_UPSTREAM_RETRY_MAX_MS: '200',
+      SAFESPHERE_UPSTREAM_POLL_INTERVAL_MS: '50',
+    };
+    await receiver.stop(); // the backlog builds up first
+    let daemon = await Daemon.start(dataDir, env);
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 150; i++) {
+        const res = await postJson(`${daemon.httpUrl}/threats/report`, seedReport({ incident_id: `KILL_${i}`, camera_id: `cam-${i % 5}` }));
+        expect(res.status).toBe(200);
+        ids.push(`KILL_${i}`);
+      }
+      await receiver.start();
+      await receiver.waitFor(() => receiver.keys().size >= 40, 15_000, '40 delivered before the kill');
+      await daemon.kill('SIGKILL');
+      expect(receiver.keys().size).toBeLessThan(150);
+
+      daemon = await Daemon.start(dataDir, env);
+      await receiver.waitFor(() => receiver.keys().size === 150, 20_000, 'all 150 after the restart');
+      expect(new Set(receiver.accepted.map((r) => r.incidentId))).toEqual(new Set(ids));
+      const duplicates = receiver.accepted.length - receiver.keys().size;
+      expect(duplicates).toBeLessThanOrEqual(BATCH);
+      expect([...receiver.keys().values()].every((n) => n <= 2)).toBe(true);
+    } finally {
+      await daemon.kill('SIGKILL');
+      await receiver.stop();
+    }
+  });
 });

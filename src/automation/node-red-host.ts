@@ -103,6 +103,8 @@ export class NodeRedHost {
   private running = false;
   private flowListeners: { stopping: () => void; started: () => void } | null = null;
   readonly paths: NodeRedPaths;
+  /** Builds the editor's server; the gateway swaps in an HTTPS one when tls.nodered is on (src/security/tls.ts). */
+  serverFactory: (app: ReturnType<typeof express>) => Server = (app) => createServer(app);
 
   constructor(
     private readonly config: GatewayConfig['nodered'],
@@ -143,7 +145,7 @@ export class NodeRedHost {
     red.events.on('flows:stopping', this.flowListeners.stopping);
     red.events.on('flows:started', this.flowListeners.started);
     const app = express();
-    const server = createServer(app);
+    const server = this.serverFactory(app);
     red.init(server, this.settings());
     app.use('/', red.httpAdmin);
     app.use('/api', red.httpNode);

@@ -60,6 +60,8 @@ export class ActionTracker implements Omit<AutomationBridge, 'publish'> {
    */
   private flowsRunning = false;
   readonly stats: TrackerStats = { open: 0, succeeded: 0, failed: 0, timed_out: 0, redispatched: 0, last_timeout_at: null };
+  /** Site operations' safe-route guidance: a safe_route action's message carries its result. */
+  private routeProvider: ((zones: readonly string[], incident: ActionMessage['incident']) => unknown) | null = null;
 
   constructor(
     private readonly config: GatewayConfig['automation'],
@@ -106,6 +108,11 @@ export class ActionTracker implements Omit<AutomationBridge, 'publish'> {
   }
 
   // ---- the gateway side ----------------------------------------------------------------
+
+  /** Sets what a `safe_route` action's message carries as `route` (computed at each dispatch). */
+  setRouteProvider(provider: (zones: readonly string[], incident: ActionMessage['incident']) => unknown): void {
+    this.routeProvider = provider;
+  }
 
   /** Action types no deployed node would receive. */
   uncoveredTypes(types: readonly string[]): string[] {
@@ -236,6 +243,7 @@ export class ActionTracker implements Omit<AutomationBridge, 'publish'> {
       zones: t.zones,
       devices: { sirens: this.devices.sirensFor(cameraId, t.zones), recorders: this.devices.recordersFor(cameraId, t.zones) },
       webhook_url: this.config.webhook_url || null,
+      ...(t.type === 'safe_route' && this.routeProvider ? { route: this.routeProvider(t.zones, t.incident) ?? null } : {}),
     };
   }
 

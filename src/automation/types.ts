@@ -47,6 +47,12 @@ export interface ActionMessage {
   zones: string[];
   devices: { sirens: SirenRef[]; recorders: RecorderRef[] };
   webhook_url: string | null;
+  /**
+   * safe_route actions only, when site operations is on: the safe route out of the incident's
+   * zone ({ok, path, exit, distance_m, avoided_zones, police_station}), {ok: false, reason} when
+   * every exit is cut off, or null without a site map or zone. See src/operations/routing.ts.
+   */
+  route?: unknown;
 }
 
 export interface AlertInput {

@@ -7,13 +7,19 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import { renderDefaultConfig } from '../config/docs.js';
 import { Gateway, VERSION } from '../gateway.js';
 import { createLogger } from '../logger.js';
+import { StoreOpenError } from '../store/store.js';
+import { generateToken, hashToken, isRole, ROLES } from '../security/roles.js';
+import { SdNotify, Watchdog } from '../systemd/notify.js';
 
 /** sysexits.h EX_CONFIG: the configuration is wrong; restarting will not help. */
 const EXIT_CONFIG = 78;
+/** sysexits.h EX_DATAERR: the database file is damaged; restarting will not help (the unit does not restart on it). */
+const EXIT_DATA = 65;
 
 const USAGE = `Usage: safesphere-edge [--config FILE] [--check-config] [--print-defaults] [--version]
        safesphere-edge --reset-flows [--config FILE]
        safesphere-edge --hash-password < password
+       safesphere-edge --create-token <role> [--name NAME]
 
   --config FILE      site config (YAML) merged over the defaults; also SAFESPHERE_CONFIG
   --check-config     validate the configuration and exit (0 valid, 78 invalid)
@@ -21,6 +27,10 @@ const USAGE = `Usage: safesphere-edge [--config FILE] [--check-config] [--print-
   --reset-flows      replace the Node-RED flows in data_dir with the shipped defaults
                      (the old ones are kept as .bak-<time> files); run it while the gateway is stopped
   --hash-password    read a password on stdin, print its bcrypt hash for nodered.admin_users
+                     and mqtt.accounts
+  --create-token ROLE  create a bearer token for the HTTP API (role: camera, operator, sync or admin);
+                     prints the token once, and the auth.tokens entry (its SHA-256) for the config
+  --name NAME        the token holder's name in auth.tokens (default: <role>-<date>)
   --version          print the version
 
 Any key can be set from the environment: SAFESPHERE_<SECTION>_<KEY>, e.g. SAFESPHERE_HTTP_PORT=8001.`;
@@ -36,6 +46,8 @@ async function main(): Promise<number> {
         version: { type: 'boolean' },
         'reset-flows': { type: 'boolean' },
         'hash-password': { type: 'boolean' },
+        'create-token': { type: 'string' },
+        name: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -61,6 +73,24 @@ async function main(): Promise<number> {
       return 64;
     }
     process.stdout.write(`${bcrypt.hashSync(password, 10)}\n`);
+    return 0;
+  }
+  if (args['create-token'] !== undefined) {
+    const role = args['create-token'];
+    if (!isRole(role)) {
+      process.stderr.write(`safesphere-edge: --create-token needs a role: ${ROLES.join(', ')}\n`);
+      return 64;
+    }
+    const name = args.name ?? `${role}-${new Date().toISOString().slice(0, 10)}`;
+    if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(name)) {
+      process.stderr.write('safesphere-edge: --name may contain only letters, digits and _ . : - (at most 64)\n');
+      return 64;
+    }
+    const token = generateToken(role);
+    process.stdout.write(
+      `token (shown once; give it to the ${role} client, it cannot be recovered):\n${token}\n\n` +
+        `add to auth.tokens in the site config:\n  - { name: ${name}, role: ${role}, sha256: ${hashToken(token)} }\n`,
+    );
     return 0;
   }
   if (args['print-defaults']) {
@@ -92,7 +122,9 @@ async function main(): Promise<number> {
   }
 
   const log = createLogger(config.log.level);
+  const notify = new SdNotify(log.child({ component: 'systemd' }));
   const gateway = new Gateway(config, log);
+  const watchdog = new Watchdog(notify, () => gateway.alive(), log.child({ component: 'systemd' }));
 
   let stopping: Promise<void> | null = null;
   const shutdown = (signal: string) => {
@@ -101,6 +133,8 @@ async function main(): Promise<number> {
       process.exit(1);
     }
     log.info({ signal }, 'shutting down');
+    watchdog.stop();
+    void notify.send('STOPPING=1', 'STATUS=stopping');
     // Never hang: whatever happens, exit shortly after the shutdown budget.
     setTimeout(() => {
       log.error('shutdown overran its budget; exiting');
@@ -119,6 +153,14 @@ async function main(): Promise<number> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  // SIGHUP (systemctl reload): new TLS certificates without a restart.
+  process.on('SIGHUP', () => {
+    log.info({ signal: 'SIGHUP' }, 'reloading');
+    void notify.send('RELOADING=1');
+    const result = gateway.reload();
+    log.info(result, 'reload done');
+    void notify.send('READY=1', 'STATUS=running');
+  });
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled promise rejection'));
 
   try {
@@ -126,7 +168,7 @@ async function main(): Promise<number> {
   } catch (err) {
     log.fatal({ err }, 'gateway failed to start');
     process.stderr.write(`safesphere-edge: ${(err as Error).message}\n`);
-    return 1;
+    return err instanceof StoreOpenError ? EXIT_DATA : 1;
   }
   process.stderr.write(`${gateway.banner()}\n`);
   log.info(
@@ -138,6 +180,11 @@ async function main(): Promise<number> {
     },
     'gateway started',
   );
+  // Every component is up (gateway.start() resolved): only now tell systemd.
+  if (notify.enabled) {
+    await notify.send('READY=1', `STATUS=serving http :${gateway.http.port}, mqtt :${gateway.mqtt.port}`);
+    watchdog.start();
+  }
   return -1; // keep running
 }
 

@@ -6,7 +6,8 @@ import { ConfigSchema, type GatewayConfig } from './schema.js';
 
 export const ENV_PREFIX = 'SAFESPHERE_';
 /** Environment variables with this prefix that are not config keys. */
-const RESERVED_ENV = new Set(['SAFESPHERE_CONFIG']);
+// SAFESPHERE_EDGE_BROKER_*: set by the Node-RED host for its flows (src/automation/node-red-host.ts), inherited by children.
+const RESERVED_ENV = new Set(['SAFESPHERE_CONFIG', 'SAFESPHERE_EDGE_BROKER_HOST', 'SAFESPHERE_EDGE_BROKER_PORT']);
 
 /** Every problem in a configuration, each with its key path. */
 export class ConfigError extends Error {

@@ -76,13 +76,137 @@ export const ConfigSchema = Type.Object(
         max_packet_bytes: Type.Integer({
           minimum: 4096,
           maximum: 256 * 1024 * 1024,
-          default: 2 * 1024 * 1024,
+          // 8 MiB: room for a snapshot of up to snapshots.max_bytes (6 MiB) on safesphere/cameras/<id>/snapshots/<incident_id>.
+          default: 8 * 1024 * 1024,
           description:
             'Largest MQTT packet read; a client announcing a bigger one is disconnected before it is buffered. ' +
-            'Reports over report.max_payload_bytes but under this get a reject message instead.',
+            'Reports over report.max_payload_bytes (snapshots over snapshots.max_bytes) but under this get a reject message instead. ' +
+            'Keep it above snapshots.max_bytes so cameras can publish snapshots.',
+        }),
+        allow_anonymous_loopback: Type.Boolean({
+          default: true,
+          description:
+            'Let clients on loopback (127.0.0.0/8, ::1) connect without a username, with full access, so mosquitto_pub on the gateway ' +
+            'itself and Node-RED\'s mqtt nodes work. Every other connection needs an account from mqtt.accounts.',
+        }),
+        accounts: Type.Array(
+          Type.Object(
+            {
+              username: Type.String({ pattern: ID_PATTERN, minLength: 1, maxLength: 64, description: 'MQTT username; a camera\'s is its camera id unless camera_id is set.' }),
+              password_hash: Type.String({
+                pattern: '^\\$2[aby]\\$\\d{2}\\$.{53}$',
+                description: 'bcrypt hash of the password (safesphere-edge --hash-password).',
+              }),
+              role: Type.Unsafe<'camera' | 'siren' | 'recorder' | 'admin'>({
+                type: 'string',
+                enum: ['camera', 'siren', 'recorder', 'admin'],
+                description:
+                  'camera: publish only to safesphere/cameras/<id>/#, subscribe only to its own topics; siren/recorder: subscribe only to ' +
+                  'safesphere/<sirens|recorders>/<id>/set, publish only to safesphere/<sirens|recorders>/<id>/state; admin: every topic.',
+              }),
+              id: Type.String({ pattern: '^[A-Za-z0-9_.:-]*$', maxLength: 64, default: '', description: 'Camera or device id. Empty: the username.' }),
+            },
+            { additionalProperties: false },
+          ),
+          { default: [], maxItems: 10000, description: 'MQTT accounts (cameras, sirens, recorders, integrations), passwords stored as bcrypt hashes.' },
+        ),
+        tls_port: Type.Integer({
+          minimum: 0,
+          maximum: 65535,
+          default: 8883,
+          description: 'MQTT over TLS port, served when tls.mqtt is true (0 picks a free port).',
+        }),
+        ws_enabled: Type.Boolean({ default: false, description: 'Serve MQTT over WebSocket on ws_port (path /mqtt); over TLS when tls.mqtt_ws is true.' }),
+        ws_port: Type.Integer({ minimum: 0, maximum: 65535, default: 8083, description: 'MQTT over WebSocket port (0 picks a free port).' }),
+        connect_timeout_ms: Type.Integer({
+          minimum: 500,
+          maximum: 120000,
+          default: 10000,
+          description: 'A connection that has not sent CONNECT within this time is closed (slow-loris).',
         }),
       },
       'Embedded MQTT broker (aedes). Cameras publish QoS 1 to safesphere/cameras/<camera_id>/threats.',
+    ),
+    auth: obj(
+      {
+        enabled: Type.Boolean({
+          default: true,
+          description: 'Require a bearer token (or a trusted network below) on every HTTP route but /health and the docs redirect.',
+        }),
+        tokens: Type.Array(
+          Type.Object(
+            {
+              name: Type.String({ pattern: ID_PATTERN, minLength: 1, maxLength: 64, description: 'Who holds it (shown in logs, never the token).' }),
+              role: Type.Unsafe<'camera' | 'operator' | 'sync' | 'admin'>({
+                type: 'string',
+                enum: ['camera', 'operator', 'sync', 'admin'],
+                description: 'camera: report and upload; operator: read, label, acknowledge, dashboard; sync: pull and ack; admin: everything.',
+              }),
+              sha256: Type.String({ pattern: '^[0-9a-f]{64}$', description: 'SHA-256 (hex) of the token (safesphere-edge --create-token <role>).' }),
+            },
+            { additionalProperties: false },
+          ),
+          { default: [], maxItems: 10000, description: 'Bearer tokens, stored only as hashes. Create one with safesphere-edge --create-token <role> [--name N].' },
+        ),
+        admin_token_file: Type.String({
+          default: '',
+          description:
+            'File holding an admin token. Empty and no admin token in auth.tokens: a first start generates one into ' +
+            '<data_dir>/admin-token (mode 0600) and logs the path.',
+        }),
+        trust_loopback: Type.Boolean({
+          default: true,
+          description: 'Clients on loopback may report (camera role) and read, label and acknowledge (operator role) without a token.',
+        }),
+        camera_networks: Type.Array(Type.String({ maxLength: 64 }), {
+          default: [],
+          description: 'CIDRs (e.g. 10.20.0.0/24) whose clients may report (camera role) without a token, e.g. an isolated camera VLAN.',
+        }),
+      },
+      'HTTP authentication: bearer tokens with roles, and the networks trusted without one.',
+    ),
+    tls: obj(
+      {
+        cert_file: Type.String({ default: '', description: 'PEM certificate (chain) for every TLS listener. Reloaded on SIGHUP.' }),
+        key_file: Type.String({ default: '', description: 'PEM private key. Reloaded on SIGHUP.' }),
+        http: Type.Boolean({ default: false, description: 'Serve the HTTP API over HTTPS (on http.port).' }),
+        mqtt: Type.Boolean({ default: false, description: 'Add an MQTT over TLS listener on mqtt.tls_port (8883).' }),
+        mqtt_ws: Type.Boolean({ default: false, description: 'Serve MQTT over WebSocket as wss:// (mqtt.ws_enabled).' }),
+        nodered: Type.Boolean({ default: false, description: 'Serve the Node-RED editor over HTTPS.' }),
+      },
+      'TLS from certificate and key files, per listener.',
+    ),
+    limits: obj(
+      {
+        http_requests_per_s: Type.Number({
+          minimum: 0,
+          maximum: 1000000,
+          default: 200,
+          description: 'Sustained HTTP requests per second per client (per token, else per IP); 429 beyond. 0: no limit.',
+        }),
+        http_burst: Type.Integer({ minimum: 1, maximum: 1000000, default: 400, description: 'HTTP requests a client may send at once above the rate.' }),
+        http_exempt_loopback: Type.Boolean({
+          default: true,
+          description: 'Do not rate-limit HTTP clients on loopback (local tools, benchmarks).',
+        }),
+        http_max_connections: Type.Integer({ minimum: 1, maximum: 1000000, default: 1024, description: 'Most open HTTP connections; more are refused.' }),
+        http_headers_timeout_ms: Type.Integer({
+          minimum: 500,
+          maximum: 600000,
+          default: 10000,
+          description: 'A client must send its request headers within this time (slow-loris).',
+        }),
+        http_keep_alive_timeout_ms: Type.Integer({ minimum: 100, maximum: 600000, default: 5000, description: 'Idle keep-alive connections close after this.' }),
+        mqtt_publishes_per_s: Type.Number({
+          minimum: 0,
+          maximum: 1000000,
+          default: 500,
+          description: 'Sustained MQTT publishes per second per client; a faster client is slowed down (its socket is not read), never dropped. 0: no limit.',
+        }),
+        mqtt_burst: Type.Integer({ minimum: 1, maximum: 1000000, default: 100, description: 'MQTT publishes a client may send at once above the rate.' }),
+        mqtt_max_connections: Type.Integer({ minimum: 1, maximum: 1000000, default: 2048, description: 'Most open MQTT connections (all listeners); more are refused.' }),
+      },
+      'Abuse limits: per-client rates, connection caps and timeouts. Body and packet sizes: report.max_payload_bytes, mqtt.max_packet_bytes.',
     ),
     report: obj(
       {
@@ -145,6 +269,9 @@ export const ConfigSchema = Type.Object(
             default: 0.5,
             description: 'How sensitive the zone is, 0..1 (0.5 neutral); a re-scoring feature.',
           }),
+          name: Type.Optional(Type.String({ maxLength: 128, description: 'Name shown on the dashboard\'s site map.' })),
+          x: Type.Optional(Type.Number({ description: 'Position on the site plan (metres east), for the dashboard\'s site map.' })),
+          y: Type.Optional(Type.Number({ description: 'Position on the site plan (metres south), for the dashboard\'s site map.' })),
         },
         { additionalProperties: false },
       ),
@@ -469,6 +596,205 @@ export const ConfigSchema = Type.Object(
         interval_s: Type.Number({ minimum: 1, maximum: 86400, default: 60, description: 'How often retention runs.' }),
       },
       'How long data stays on the gateway, and what goes when the buffer is full.',
+    ),
+    snapshots: obj(
+      {
+        enabled: Type.Boolean({ default: true, description: 'Accept evidence snapshots (POST /upload/screenshot, MQTT .../snapshots/<incident_id>).' }),
+        dir: Type.String({ default: '', description: 'Where snapshot JPEGs and thumbnails are written. Empty: <data_dir>/snapshots.' }),
+        max_bytes: Type.Integer({
+          minimum: 1024,
+          maximum: 128 * 1024 * 1024,
+          default: 6 * 1024 * 1024,
+          description: 'Largest accepted snapshot file (413 beyond). Keep mqtt.max_packet_bytes above it.',
+        }),
+        max_pixels: Type.Integer({
+          minimum: 1,
+          maximum: 268402689,
+          default: 24_000_000,
+          description: 'Largest accepted width x height, checked from the header before decoding (decompression bombs get a 413).',
+        }),
+        jpeg_quality: Type.Integer({ minimum: 30, maximum: 100, default: 85, description: 'Quality of the stored JPEG.' }),
+        thumbnail_px: Type.Integer({ minimum: 32, maximum: 2048, default: 320, description: 'Longest side of the stored thumbnail.' }),
+        max_concurrent: Type.Integer({
+          minimum: 1,
+          maximum: 64,
+          default: 2,
+          description: 'Snapshots decoded at once (sharp); more wait, up to max_queued.',
+        }),
+        max_queued: Type.Integer({
+          minimum: 0,
+          maximum: 10000,
+          default: 32,
+          description: 'Snapshots waiting for a decoder beyond this are refused (HTTP 503, MQTT no PUBACK).',
+        }),
+        hold_s: Type.Number({
+          minimum: 1,
+          maximum: 86400,
+          default: 120,
+          description: 'A snapshot that arrives before its report is kept this long for the report, then dropped with a log line.',
+        }),
+        hold_max_count: Type.Integer({ minimum: 1, maximum: 100000, default: 64, description: 'Most snapshots held for reports not yet seen; the oldest goes first.' }),
+        hold_max_mb: Type.Number({ minimum: 1, maximum: 100000, default: 64, description: 'Most disk taken by held snapshots; the oldest goes first.' }),
+      },
+      'Evidence snapshots: decoded and re-encoded by sharp (auto-oriented, all metadata stripped), stored with a thumbnail and the SHA-256 of the original.',
+    ),
+    models: obj(
+      {
+        snapshot: obj(
+          {
+            path: Type.String({
+              default: '',
+              description: 'YOLOv8-style ONNX detector run on each snapshot (output [1, 4+C, N]). Empty: the stage is off.',
+            }),
+            labels: Type.String({ default: '', description: 'Label file, one class name per line. Empty: <path without .onnx>.txt.' }),
+            confidence: Type.Number({ minimum: 0, maximum: 1, default: 0.25, description: 'Detections below this confidence are ignored.' }),
+            iou: Type.Number({ minimum: 0, maximum: 1, default: 0.45, description: 'Non-maximum suppression IoU threshold.' }),
+            person_labels: Type.Array(Type.String({ maxLength: 64 }), { default: ['person'], description: 'Classes counted as people.' }),
+            weapon_labels: Type.Array(Type.String({ maxLength: 64 }), {
+              default: ['knife', 'gun', 'pistol', 'handgun', 'rifle', 'firearm', 'weapon', 'machete'],
+              description: 'Classes counted as weapons.',
+            }),
+            timeout_ms: Type.Integer({ minimum: 10, maximum: 120000, default: 5000, description: 'A snapshot whose inference takes longer is stored without detections.' }),
+            intra_op_threads: Type.Integer({ minimum: 1, maximum: 16, default: 1, description: 'onnxruntime intra-op threads of the detector worker.' }),
+          },
+          'Optional image model: person and weapon confidences per snapshot, stored on the incident.',
+        ),
+      },
+      'Optional models beyond the re-scorer.',
+    ),
+    ai: obj(
+      {
+        enabled: Type.Boolean({ default: false, description: 'Ask Gemini for a second opinion on serious incidents, and answer the operator chat.' }),
+        api_key: Type.String({ default: '', description: 'Gemini API key. Prefer api_key_file, or the GEMINI_API_KEY environment variable.' }),
+        api_key_file: Type.String({ default: '', description: 'File holding the Gemini API key (read at start).' }),
+        model: Type.String({ minLength: 1, maxLength: 128, default: 'gemini-2.5-flash', description: 'Gemini model name.' }),
+        base_url: Type.String({ default: '', description: 'API base URL override (a proxy, or a local test server). Empty: Google\'s.' }),
+        min_level: Type.Unsafe<ThreatLevel>({
+          type: 'string',
+          enum: [...LEVELS],
+          default: 'HIGH',
+          description: 'Incidents at or above this final level that have a snapshot get a second opinion.',
+        }),
+        send_images: Type.Boolean({ default: true, description: 'Send the snapshot. False: telemetry (and detector output) only, for privacy.' }),
+        timeout_ms: Type.Integer({ minimum: 100, maximum: 300000, default: 20000, description: 'Per-request timeout.' }),
+        daily_budget: Type.Integer({ minimum: 0, maximum: 1000000, default: 200, description: 'Most Gemini requests per UTC day (second opinions and chat).' }),
+        per_incident_cap: Type.Integer({ minimum: 1, maximum: 20, default: 3, description: 'Most requests for one incident, retries included.' }),
+        queue_max: Type.Integer({
+          minimum: 1,
+          maximum: 100000,
+          default: 100,
+          description: 'Incidents waiting for a second opinion (while offline or backing off); beyond it the oldest is dropped and counted.',
+        }),
+        backoff_base_ms: Type.Integer({ minimum: 1, maximum: 3600000, default: 2000, description: 'First wait after a 429, 5xx, timeout or network error; doubled each time, with jitter.' }),
+        backoff_max_ms: Type.Integer({ minimum: 1, maximum: 86400000, default: 300000, description: 'Longest wait between attempts.' }),
+        dispatch_wait_ms: Type.Integer({
+          minimum: 0,
+          maximum: 600000,
+          default: 10000,
+          description: 'Longest wait for an incident\'s actions to be dispatched before its AI request may start (AI never goes first).',
+        }),
+      },
+      'Gemini second opinion and operator chat. Never on the critical path: actions are dispatched before any AI call starts.',
+    ),
+    site: obj(
+      {
+        map: obj(
+          {
+            links: Type.Array(
+              Type.Object(
+                {
+                  from: Type.String({ pattern: ID_PATTERN, maxLength: 64, description: 'Zone id.' }),
+                  to: Type.String({ pattern: ID_PATTERN, maxLength: 64, description: 'Zone id.' }),
+                  distance_m: Type.Number({ exclusiveMinimum: 0, maximum: 100000, description: 'Walking distance between the zones.' }),
+                },
+                { additionalProperties: false },
+              ),
+              { default: [], maxItems: 4096, description: 'Walkable links between zones, usable both ways.' },
+            ),
+            exits: Type.Array(
+              Type.Object(
+                {
+                  id: Type.String({ pattern: ID_PATTERN, maxLength: 64, description: 'Exit id.' }),
+                  zone: Type.String({ pattern: ID_PATTERN, maxLength: 64, description: 'The zone the exit opens from.' }),
+                  name: Type.String({ maxLength: 128, default: '', description: 'What a voice alert or sign says, e.g. "north exit".' }),
+                  distance_m: Type.Number({ minimum: 0, maximum: 100000, default: 0, description: 'From the zone to the exit door.' }),
+                },
+                { additionalProperties: false },
+              ),
+              { default: [], maxItems: 256, description: 'Exits of the site.' },
+            ),
+            police_station: Type.Object(
+              {
+                name: Type.String({ maxLength: 128, default: '', description: 'The station\'s name.' }),
+                address: Type.String({ maxLength: 256, default: '', description: 'Its address, as a voice alert or sign would give it.' }),
+                lat: Type.Union([Type.Number({ minimum: -90, maximum: 90 }), Type.Null()], { default: null, description: 'Latitude, or null.' }),
+                lon: Type.Union([Type.Number({ minimum: -180, maximum: 180 }), Type.Null()], { default: null, description: 'Longitude, or null.' }),
+                exit: Type.String({ maxLength: 64, default: '', description: 'The exit id nearest to the station, passed on with every route. Empty: none.' }),
+              },
+              { additionalProperties: false, default: {}, description: 'The nearest police station, carried with every route.' },
+            ),
+            risk_weight: Type.Number({
+              minimum: 0,
+              maximum: 100,
+              default: 2,
+              description: 'Edge cost = distance_m x (1 + risk_weight x risk of the zone entered); a zone\'s risk is its configured risk, raised by active MEDIUM incidents.',
+            }),
+          },
+          'The site plan for safe-route guidance: zones (see zones) joined by walkable links, and exits.',
+        ),
+        active_window_s: Type.Integer({
+          minimum: 10,
+          maximum: 86400,
+          default: 900,
+          description: 'An incident counts as an active threat this long after it was received, unless an operator resolved it.',
+        }),
+      },
+      'Site operations: the site map, safe routes and what counts as an active threat.',
+    ),
+    dashboard: obj(
+      {
+        enabled: Type.Boolean({ default: true, description: 'Serve the operator dashboard at / and its APIs (/api/*, /ws/*).' }),
+        operator_token: Type.String({
+          default: '',
+          description: 'Bearer token of the operator (dashboard login, /api/*, /ws/*). Prefer operator_token_file.',
+        }),
+        operator_token_file: Type.String({
+          default: '',
+          description: 'File holding the operator token. Both empty: a first start generates one into <data_dir>/operator-token (mode 0600).',
+        }),
+        feed_keep: Type.Integer({
+          minimum: 1000,
+          maximum: 10000000,
+          default: 200000,
+          description: 'Newest live-feed changes kept for resuming clients; older ones are pruned (a client further behind gets a gap notice).',
+        }),
+        ws_max_buffered_kb: Type.Integer({
+          minimum: 16,
+          maximum: 65536,
+          default: 512,
+          description: 'A WebSocket client with more unsent data than this is paused and resumed from the store when it drains.',
+        }),
+        ws_stall_timeout_s: Type.Integer({
+          minimum: 1,
+          maximum: 3600,
+          default: 30,
+          description: 'A client that stays paused this long, or misses two heartbeats, is disconnected.',
+        }),
+        heartbeat_s: Type.Integer({ minimum: 1, maximum: 300, default: 15, description: 'Heartbeat interval on the WebSocket feeds.' }),
+        health_interval_s: Type.Integer({ minimum: 1, maximum: 300, default: 5, description: 'How often /ws/incidents sends the health view.' }),
+      },
+      'The operator dashboard, its WebSocket feeds and analysis API.',
+    ),
+    metrics: obj(
+      {
+        enabled: Type.Boolean({ default: true, description: 'Serve Prometheus metrics at /metrics.' }),
+        token: Type.String({
+          default: '',
+          description: 'Bearer token for /metrics (a scraper\'s own). Empty: the operator token is required. Prefer token_file.',
+        }),
+        token_file: Type.String({ default: '', description: 'File holding the metrics token.' }),
+      },
+      'Prometheus /metrics (prom-client).',
     ),
     policy: obj(
       {

@@ -20,6 +20,10 @@ export interface GatewayEvents {
   };
   /** A report was refused before it was stored. */
   'report.rejected': { source: 'mqtt' | 'http'; cameraId: string | null; code: string; message: string };
+  /** A snapshot was attached to a stored incident (src/evidence/). */
+  'snapshot.attached': { incident_id: string; camera_id: string | null; sha256: string; width: number; height: number };
+  /** An AI annotation (Gemini second opinion) was stored; `needs_review` flags a disagreement. */
+  'annotation.stored': { incident_id: string; annotation_id: number; model: string; threat_confirmed: boolean; needs_review: boolean };
 }
 
 type Listener<T> = (payload: T) => void | Promise<void>;

@@ -7,7 +7,7 @@
 // its commit.
 import { ERRORS, GatewayError } from '../errors.js';
 import type { EventBus } from '../events/bus.js';
-import type { GatewayConfig } from '../config/schema.js';
+import type { GatewayConfig, ThreatLevel } from '../config/schema.js';
 import type { Logger } from '../logger.js';
 import type { ActionPolicy } from '../policy/policy.js';
 import { reportedScore, type Score, type Scorer } from '../scoring/scorer.js';
@@ -25,6 +25,8 @@ interface Pending {
 
 export interface IngestObserver {
   batchCommitted?(size: number, durationMs: number): void;
+  /** Each report's outcome as its ack (or refusal) is released; `level` is the final level when stored. */
+  reportSettled?(report: ValidReport, result: 'stored' | 'duplicate' | 'conflict' | 'refused', level: ThreatLevel | null): void;
 }
 
 const KNOWN_FIELDS = new Set([
@@ -94,8 +96,10 @@ export class IngestPipeline {
 
   /** Queues a validated report; resolves after its transaction has committed. */
   submit(report: ValidReport): Promise<IngestOutcome> {
-    if (!this.accepting) return Promise.reject(new GatewayError(ERRORS.SHUTTING_DOWN));
-    if (this.queue.length >= this.config.max_pending) return Promise.reject(new GatewayError(ERRORS.OVERLOADED));
+    if (!this.accepting || this.queue.length >= this.config.max_pending) {
+      this.observer.reportSettled?.(report, 'refused', null);
+      return Promise.reject(new GatewayError(this.accepting ? ERRORS.OVERLOADED : ERRORS.SHUTTING_DOWN));
+    }
     return new Promise<IngestOutcome>((resolve, reject) => {
       this.queue.push({ report, resolve, reject });
       if (this.running) return; // the batch in flight picks these up when it finishes
@@ -193,7 +197,10 @@ export class IngestPipeline {
         return;
       }
       this.log.error({ err, size: batch.length }, 'commit failed; reports refused');
-      for (const p of batch) p.reject(failure);
+      for (const p of batch) {
+        this.observer.reportSettled?.(p.report, 'refused', null);
+        p.reject(failure);
+      }
       return;
     }
     this.observer.batchCommitted?.(batch.length, performance.now() - started);
@@ -205,11 +212,13 @@ export class IngestPipeline {
       this.settle(p, this.store.commitBatch([draft])[0]!);
     } catch (err) {
       this.log.error({ err, incident_id: draft.incidentId }, 'commit failed; report refused');
+      this.observer.reportSettled?.(p.report, 'refused', null);
       p.reject(classifyStorageError(err));
     }
   }
 
   private settle(p: Pending, result: CommitResult): void {
+    this.observer.reportSettled?.(p.report, result.kind, result.kind === 'conflict' ? null : result.incident.threat_level);
     if (result.kind === 'conflict') {
       p.reject(
         new GatewayError(ERRORS.INCIDENT_CONFLICT, [

@@ -206,4 +206,222 @@ export const MIGRATIONS: Migration[] = [
       ALTER TABLE actions ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    // Site operations (src/operations/): the operator's incident status (acknowledged /
+    // resolved), the live feed's durable change log (resumable by seq), behaviour and weapon
+    // facets for the analysis API, and a covering index for range aggregates.
+    version: 6,
+    name: 'site operations: incident status, ops feed, facets, analysis index',
+    sql: `
+      CREATE TABLE incident_status (
+        incident_id     TEXT PRIMARY KEY REFERENCES incidents (incident_id) ON DELETE CASCADE,
+        state           TEXT NOT NULL CHECK (state IN ('acknowledged', 'resolved')),
+        acknowledged_by TEXT,
+        acknowledged_at TEXT,
+        resolved_by     TEXT,
+        resolved_at     TEXT,
+        note            TEXT,
+        updated_at      TEXT NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX incident_status_state ON incident_status (state);
+
+      -- Range aggregates (GET /api/analysis, /api/timelapse) read only this index.
+      CREATE INDEX incidents_ops_range ON incidents (created_at, camera_id, threat_level, threat_score, weapon_detected);
+
+      -- One row per behaviour named in behavior_summary and per weapon family in weapon_types,
+      -- written by trigger in the incident's own transaction.
+      CREATE TABLE incident_facets (
+        incident_id TEXT NOT NULL REFERENCES incidents (incident_id) ON DELETE CASCADE,
+        created_at  TEXT NOT NULL,
+        kind        TEXT NOT NULL CHECK (kind IN ('behaviour', 'weapon')),
+        value       TEXT NOT NULL,
+        PRIMARY KEY (incident_id, kind, value)
+      ) WITHOUT ROWID;
+      CREATE INDEX incident_facets_created ON incident_facets (created_at, kind, value);
+
+      CREATE TABLE facet_patterns (
+        kind    TEXT NOT NULL,
+        value   TEXT NOT NULL,
+        pattern TEXT NOT NULL,               -- a LIKE pattern (case-insensitive for ASCII)
+        PRIMARY KEY (kind, value, pattern)
+      ) WITHOUT ROWID;
+      INSERT INTO facet_patterns (kind, value, pattern) VALUES
+        ('behaviour', 'following', '%follow%'), ('behaviour', 'following', '%stalk%'), ('behaviour', 'following', '%tailing%'),
+        ('behaviour', 'approaching', '%approach%'), ('behaviour', 'approaching', '%closing in%'), ('behaviour', 'approaching', '%advancing%'),
+        ('behaviour', 'running', '%running%'), ('behaviour', 'running', '%sprint%'), ('behaviour', 'running', '%flee%'),
+        ('behaviour', 'running', '%fled%'), ('behaviour', 'running', '%chas%'),
+        ('behaviour', 'fighting', '%fight%'), ('behaviour', 'fighting', '%fought%'), ('behaviour', 'fighting', '%assault%'),
+        ('behaviour', 'fighting', '%attack%'), ('behaviour', 'fighting', '%punch%'), ('behaviour', 'fighting', '%brawl%'),
+        ('behaviour', 'fighting', '%struggl%'),
+        ('behaviour', 'loitering', '%loiter%'), ('behaviour', 'loitering', '%lingering%'),
+        ('behaviour', 'fallen', '%fallen%'), ('behaviour', 'fallen', '%fell %'), ('behaviour', 'fallen', '%collaps%'),
+        ('behaviour', 'fallen', '%on the ground%'), ('behaviour', 'fallen', '%on the floor%'), ('behaviour', 'fallen', '%man down%'),
+        ('behaviour', 'fallen', '%person down%'),
+        ('weapon', 'firearm', '%gun%'), ('weapon', 'firearm', '%pistol%'), ('weapon', 'firearm', '%revolver%'),
+        ('weapon', 'firearm', '%rifle%'), ('weapon', 'firearm', '%firearm%'), ('weapon', 'firearm', '%carbine%'),
+        ('weapon', 'firearm', 'smg'), ('weapon', 'firearm', '%ak-47%'), ('weapon', 'firearm', '%ak47%'), ('weapon', 'firearm', '%ar-15%'),
+        ('weapon', 'blade', '%knife%'), ('weapon', 'blade', '%knives%'), ('weapon', 'blade', '%blade%'), ('weapon', 'blade', '%machete%'),
+        ('weapon', 'blade', '%sword%'), ('weapon', 'blade', '%dagger%'), ('weapon', 'blade', '%scissors%'), ('weapon', 'blade', '%cutter%'),
+        ('weapon', 'blade', '%razor%'), ('weapon', 'blade', '%axe%'), ('weapon', 'blade', '%hatchet%'), ('weapon', 'blade', '%cleaver%');
+
+      CREATE TRIGGER incident_facets_insert AFTER INSERT ON incidents BEGIN
+        INSERT OR IGNORE INTO incident_facets (incident_id, created_at, kind, value)
+        SELECT DISTINCT NEW.incident_id, NEW.created_at, 'behaviour', p.value FROM facet_patterns p
+        WHERE NEW.behavior_summary IS NOT NULL AND p.kind = 'behaviour' AND NEW.behavior_summary LIKE p.pattern;
+        INSERT OR IGNORE INTO incident_facets (incident_id, created_at, kind, value)
+        SELECT DISTINCT NEW.incident_id, NEW.created_at, 'weapon',
+          coalesce((SELECT p.value FROM facet_patterns p WHERE p.kind = 'weapon' AND j.value LIKE p.pattern
+                    ORDER BY p.value = 'firearm' DESC LIMIT 1), 'other')
+        FROM json_each(NEW.weapon_types) j WHERE NEW.weapon_types <> '[]';
+      END;
+
+      INSERT OR IGNORE INTO incident_facets (incident_id, created_at, kind, value)
+      SELECT DISTINCT i.incident_id, i.created_at, 'behaviour', p.value FROM incidents i JOIN facet_patterns p
+        ON p.kind = 'behaviour' AND i.behavior_summary LIKE p.pattern WHERE i.behavior_summary IS NOT NULL;
+      INSERT OR IGNORE INTO incident_facets (incident_id, created_at, kind, value)
+      SELECT DISTINCT i.incident_id, i.created_at, 'weapon',
+        coalesce((SELECT p.value FROM facet_patterns p WHERE p.kind = 'weapon' AND j.value LIKE p.pattern
+                  ORDER BY p.value = 'firearm' DESC LIMIT 1), 'other')
+      FROM incidents i, json_each(i.weapon_types) j WHERE i.weapon_types <> '[]';
+
+      -- The live feed (/ws/incidents): every change an operator screen shows, in commit order.
+      -- seq never goes back, so a client resumes with ?after=<last seq it saw>.
+      CREATE TABLE ops_feed (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind        TEXT NOT NULL,            -- incident, action, label, status
+        incident_id TEXT NOT NULL,
+        level       TEXT,
+        camera_id   TEXT,
+        data        TEXT NOT NULL,            -- JSON
+        at          TEXT NOT NULL
+      );
+      CREATE INDEX ops_feed_at ON ops_feed (at);
+
+      CREATE TRIGGER ops_feed_incident AFTER INSERT ON incidents BEGIN
+        INSERT INTO ops_feed (kind, incident_id, level, camera_id, data, at)
+        VALUES ('incident', NEW.incident_id, NEW.threat_level, NEW.camera_id,
+          json_object('incident_id', NEW.incident_id, 'seq', NEW.seq, 'timestamp', NEW.timestamp,
+            'threat_level', NEW.threat_level, 'threat_score', NEW.threat_score, 'reported_level', NEW.reported_level,
+            'camera_id', NEW.camera_id, 'weapon_detected', json(CASE NEW.weapon_detected WHEN 1 THEN 'true' ELSE 'false' END),
+            'weapon_types', json(NEW.weapon_types), 'behavior_summary', NEW.behavior_summary, 'people_count', NEW.people_count,
+            'action_taken', NEW.action_taken, 'source', NEW.source, 'created_at', NEW.created_at),
+          NEW.created_at);
+      END;
+
+      CREATE TRIGGER ops_feed_action AFTER UPDATE OF status ON actions WHEN OLD.status IS NOT NEW.status BEGIN
+        INSERT INTO ops_feed (kind, incident_id, level, camera_id, data, at)
+        SELECT 'action', NEW.incident_id, i.threat_level, i.camera_id,
+          json_object('action_id', NEW.id, 'action_type', NEW.action_type, 'state', NEW.status, 'attempts', NEW.attempts,
+            'result', NEW.result, 'at', NEW.updated_at),
+          NEW.updated_at
+        FROM incidents i WHERE i.incident_id = NEW.incident_id;
+      END;
+
+      CREATE TRIGGER ops_feed_label AFTER INSERT ON labels BEGIN
+        INSERT INTO ops_feed (kind, incident_id, level, camera_id, data, at)
+        SELECT 'label', NEW.incident_id, i.threat_level, i.camera_id,
+          json_object('label_id', NEW.id, 'label', NEW.label, 'by', NEW.by, 'note', NEW.note, 'created_at', NEW.created_at),
+          NEW.created_at
+        FROM incidents i WHERE i.incident_id = NEW.incident_id;
+      END;
+
+      CREATE TRIGGER ops_feed_status_insert AFTER INSERT ON incident_status BEGIN
+        INSERT INTO ops_feed (kind, incident_id, level, camera_id, data, at)
+        SELECT 'status', NEW.incident_id, i.threat_level, i.camera_id,
+          json_object('state', NEW.state, 'acknowledged_by', NEW.acknowledged_by, 'acknowledged_at', NEW.acknowledged_at,
+            'resolved_by', NEW.resolved_by, 'resolved_at', NEW.resolved_at, 'note', NEW.note),
+          NEW.updated_at
+        FROM incidents i WHERE i.incident_id = NEW.incident_id;
+      END;
+
+      CREATE TRIGGER ops_feed_status_update AFTER UPDATE ON incident_status BEGIN
+        INSERT INTO ops_feed (kind, incident_id, level, camera_id, data, at)
+        SELECT 'status', NEW.incident_id, i.threat_level, i.camera_id,
+          json_object('state', NEW.state, 'acknowledged_by', NEW.acknowledged_by, 'acknowledged_at', NEW.acknowledged_at,
+            'resolved_by', NEW.resolved_by, 'resolved_at', NEW.resolved_at, 'note', NEW.note),
+          NEW.updated_at
+        FROM incidents i WHERE i.incident_id = NEW.incident_id;
+      END;
+
+      -- The feed starts with the most recent incidents already stored.
+      INSERT INTO ops_feed (kind, incident_id, level, camera_id, data, at)
+      SELECT 'incident', incident_id, threat_level, camera_id,
+        json_object('incident_id', incident_id, 'seq', seq, 'timestamp', timestamp, 'threat_level', threat_level,
+          'threat_score', threat_score, 'reported_level', reported_level, 'camera_id', camera_id,
+          'weapon_detected', json(CASE weapon_detected WHEN 1 THEN 'true' ELSE 'false' END), 'weapon_types', json(weapon_types),
+          'behavior_summary', behavior_summary, 'people_count', people_count, 'action_taken', action_taken, 'source', source,
+          'created_at', created_at),
+        created_at
+      FROM (SELECT * FROM incidents ORDER BY seq DESC LIMIT 1000) ORDER BY seq;
+    `,
+  },
+  {
+    // Evidence and AI (src/evidence/, src/ai/).
+    version: 5,
+    name: 'snapshots, held snapshots, detections, AI annotations and AI request log',
+    sql: `
+      -- One snapshot per incident; file names are built from the validated incident_id only.
+      CREATE TABLE snapshots (
+        incident_id     TEXT    PRIMARY KEY REFERENCES incidents (incident_id) ON DELETE CASCADE,
+        sha256          TEXT    NOT NULL,              -- of the ORIGINAL bytes received (evidence integrity)
+        original_format TEXT    NOT NULL,              -- jpeg, png, webp
+        original_bytes  INTEGER NOT NULL,
+        width           INTEGER NOT NULL,              -- of the stored, auto-oriented JPEG
+        height          INTEGER NOT NULL,
+        file            TEXT    NOT NULL,              -- relative to data_dir
+        thumb_file      TEXT    NOT NULL,
+        stored_bytes    INTEGER NOT NULL,
+        jpeg_sha256     TEXT    NOT NULL,
+        camera_id       TEXT,
+        source          TEXT    NOT NULL CHECK (source IN ('mqtt','http')),
+        received_at     TEXT    NOT NULL,
+        attached_at     TEXT    NOT NULL
+      );
+      -- Snapshots whose report has not arrived yet (files already written), bounded in time and size.
+      CREATE TABLE snapshots_held (
+        incident_id     TEXT    PRIMARY KEY,
+        meta            TEXT    NOT NULL,              -- the snapshots row to be, as JSON
+        stored_bytes    INTEGER NOT NULL,
+        received_ms     INTEGER NOT NULL
+      );
+      CREATE INDEX snapshots_held_received ON snapshots_held (received_ms);
+      CREATE TABLE detections (
+        incident_id     TEXT    PRIMARY KEY REFERENCES incidents (incident_id) ON DELETE CASCADE,
+        model           TEXT    NOT NULL,              -- file name and SHA-256 prefix of the detector
+        person_conf     REAL    NOT NULL,
+        weapon_conf     REAL    NOT NULL,
+        boxes           TEXT    NOT NULL,              -- JSON [{label, confidence, box: [x1,y1,x2,y2]}] in stored-image pixels
+        inference_ms    REAL    NOT NULL,
+        created_at      TEXT    NOT NULL
+      );
+      CREATE TABLE annotations (
+        id                     INTEGER PRIMARY KEY AUTOINCREMENT,
+        incident_id            TEXT    NOT NULL REFERENCES incidents (incident_id) ON DELETE CASCADE,
+        kind                   TEXT    NOT NULL,       -- ai_second_opinion
+        model                  TEXT    NOT NULL,
+        summary                TEXT    NOT NULL,
+        threat_confirmed       INTEGER NOT NULL,
+        confidence             REAL    NOT NULL,
+        potential_threat_level TEXT    NOT NULL,
+        recommended_actions    TEXT    NOT NULL,       -- JSON array of strings
+        needs_review           INTEGER NOT NULL DEFAULT 0,
+        review_reason          TEXT,
+        images_sent            INTEGER NOT NULL,
+        created_at             TEXT    NOT NULL
+      );
+      CREATE INDEX annotations_incident ON annotations (incident_id);
+      CREATE INDEX annotations_review ON annotations (created_at) WHERE needs_review = 1;
+      -- Every Gemini request, for the daily budget and the per-incident cap (survives restarts).
+      CREATE TABLE ai_requests (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        day         TEXT    NOT NULL,                  -- UTC YYYY-MM-DD
+        purpose     TEXT    NOT NULL,                  -- opinion, chat
+        incident_id TEXT,
+        outcome     TEXT,
+        at          TEXT    NOT NULL
+      );
+      CREATE INDEX ai_requests_day ON ai_requests (day);
+      CREATE INDEX ai_requests_incident ON ai_requests (incident_id) WHERE incident_id IS NOT NULL;
+    `,
+  },
 ];

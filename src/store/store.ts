@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { LEVELS, type ThreatLevel } from '../config/schema.js';
 import type { Logger } from '../logger.js';
 import { MIGRATIONS } from './migrations.js';
+import { checkDatabaseFile } from './integrity.js';
 import { Outbox, type EnqueueOptions, type OutboxKind } from '../sync/outbox.js';
 import type {
   AlertRow,
@@ -95,6 +96,11 @@ export class Store {
 
   async start(): Promise<void> {
     mkdirSync(join(this.file, '..'), { recursive: true });
+    // A damaged or partial file is refused, never opened for writing (nor recreated over the evidence).
+    const check = await checkDatabaseFile(this.file, 20_000);
+    if (check.status === 'corrupt') throw new StoreOpenError(this.file, new Error(`integrity check failed: ${check.problems.slice(0, 3).join('; ')}`));
+    if (check.status === 'timeout') this.log.warn({ file: this.file, ms: Math.round(check.ms) }, 'database quick_check did not finish in time; opening without it');
+    else if (check.status === 'ok') this.log.info({ file: this.file, ms: Math.round(check.ms) }, 'database quick_check ok');
     let db: Database.Database;
     try {
       db = new Database(this.file);

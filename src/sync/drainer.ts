@@ -54,9 +54,23 @@ export class Drainer {
   ) {}
 
   start(): void {
-    this.loop = this.run().catch((err: unknown) => {
-      this.log.error({ err, transport: this.transport.name }, 'sync drain loop crashed');
-    });
+    this.loop = this.supervise();
+  }
+
+  /** A round that throws (a bug, a database error) is logged and retried after a backoff, never fatal. */
+  private async supervise(): Promise<void> {
+    const signal = this.abort.signal;
+    while (!signal.aborted) {
+      try {
+        await this.run();
+      } catch (err) {
+        this.stats.consecutive_failures++;
+        this.stats.last_error = (err as Error).message;
+        this.stats.last_error_at = new Date().toISOString();
+        this.log.error({ err, transport: this.transport.name }, 'sync drain round failed; retrying');
+        await sleep(backoffDelay(this.stats.consecutive_failures, this.options.retryBaseMs, this.options.retryMaxMs), signal);
+      }
+    }
   }
 
   /** New entries were queued. */

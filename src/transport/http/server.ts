@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import websocket from '@fastify/websocket';
 import type { GatewayConfig } from '../../config/schema.js';
 import { ERRORS, GatewayError } from '../../errors.js';
 import type { HealthRegistry } from '../../health.js';
@@ -18,7 +19,17 @@ import { labelRoutes } from './routes/labels.js';
 import { modelRoutes } from './routes/model.js';
 import { reportRoutes } from './routes/reports.js';
 import { syncRoutes } from './routes/sync.js';
+import { evidenceRoutes } from './routes/evidence.js';
+import { chatRoutes } from './routes/chat.js';
+import type { SnapshotService } from '../../evidence/snapshots.js';
+import type { OperatorChat } from '../../ai/chat.js';
 import type { SyncService } from '../../sync/service.js';
+import type { GatewayMetrics } from '../../metrics/metrics.js';
+import type { Operations } from '../../operations/service.js';
+import { operationsRoutes } from '../../operations/routes.js';
+import { AccessControl } from '../../security/access.js';
+import { registerHttpSecurity, type HttpSecurity, type RegisteredRoute } from '../../security/http.js';
+import type { TlsManager } from '../../security/tls.js';
 
 export interface HttpDeps {
   config: GatewayConfig;
@@ -33,6 +44,20 @@ export interface HttpDeps {
   rescorer?: RescoreStage | null | undefined;
   /** Upstream sync: the pull API and /sync/status. */
   sync?: SyncService | undefined;
+  /** Site operations: dashboard, /api/*, /ws/*, incident acknowledge/resolve. */
+  operations?: Operations | undefined;
+  /** Prometheus /metrics (served with the operations routes' auth). */
+  metrics?: GatewayMetrics | undefined;
+  /** Roles and tokens (src/security/); built from config when absent. */
+  access?: AccessControl | undefined;
+  /** TLS material when tls.http is on (reloaded on SIGHUP). */
+  tls?: TlsManager | undefined;
+  /** Evidence snapshots: POST /upload/screenshot, GET /incidents/{id}/snapshot and /thumbnail. */
+  snapshots?: SnapshotService | undefined;
+  /** The operator chat on WebSocket /ws/chat. */
+  chat?: OperatorChat | undefined;
+  /** Extra fields for GET /incidents/{id} (snapshot, detections, AI annotations). */
+  incidentExtras?: ((incidentId: string) => Record<string, unknown>) | undefined;
 }
 
 /** Maps fastify's own errors and ours onto the one `{error: {code, message, details}}` shape. */
@@ -57,6 +82,10 @@ function toGatewayError(err: FastifyError | GatewayError, bodyLimit: number): Ga
     default:
       break;
   }
+  // A multipart body cut short (busboy/dicer): the client's fault, not ours (found by test/faults/fuzz.test.ts).
+  if (!err.statusCode && /unexpected end of (multipart data|form)|malformed part header|multipart: boundary not found/i.test(err.message)) {
+    return new GatewayError(ERRORS.BAD_REQUEST, [{ path: '(body)', message: err.message }]);
+  }
   if (err instanceof SyntaxError || (err.statusCode === 400 && /JSON/i.test(err.message))) {
     return new GatewayError(ERRORS.MALFORMED_JSON, [{ path: '(body)', message: err.message }]);
   }
@@ -69,12 +98,25 @@ function toGatewayError(err: FastifyError | GatewayError, bodyLimit: number): Ga
 export class HttpServer {
   private app: FastifyInstance | null = null;
   private closing = false;
+  private security: HttpSecurity | null = null;
 
   constructor(private readonly deps: HttpDeps) {}
 
   async start(): Promise<void> {
     const { config, log } = this.deps;
+    let access = this.deps.access;
+    if (!access) {
+      access = new AccessControl(config, log.child({ component: 'auth' }));
+      await access.start();
+    }
+    const limits = config.limits;
+    // Slow-loris: headers must arrive within http_headers_timeout_ms, checked every second.
+    const serverOptions = { headersTimeout: limits.http_headers_timeout_ms, connectionsCheckingInterval: 1000 };
+    const tls = config.tls.http ? this.deps.tls : undefined;
+    if (config.tls.http && !tls) throw new Error('tls.http is on but no TLS manager was given');
     const app = Fastify({
+      ...(tls ? { https: { ...serverOptions, ...tls.credentials() } } : { http: serverOptions }),
+      keepAliveTimeout: limits.http_keep_alive_timeout_ms,
       loggerInstance: log.child({ component: 'http' }) as FastifyBaseLogger,
       // Per-request logs would cost more than the ingest itself at thousands of reports/s.
       logController: new LogController({ disableRequestLogging: true }),
@@ -112,6 +154,9 @@ export class HttpServer {
       void reply.status(404).send(new GatewayError(ERRORS.NOT_FOUND, [], `No endpoint ${request.method} ${request.url}`).toJSON());
     });
 
+    // Roles and rate limits: before any route is registered, so each is checked for a role.
+    this.security = registerHttpSecurity(app, access, config, log.child({ component: 'http-auth' }));
+
     await app.register(swagger, {
       openapi: {
         info: {
@@ -122,6 +167,8 @@ export class HttpServer {
       },
     });
     await app.register(swaggerUi, { routePrefix: '/docs' });
+    // WebSocket support, registered once for every feature's /ws/* routes.
+    if (!app.hasDecorator('websocketServer')) await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
 
     await app.register(reportRoutes(this.deps));
     await app.register(incidentRoutes(this.deps));
@@ -130,8 +177,16 @@ export class HttpServer {
     await app.register(healthRoutes(this.deps));
     const sync = this.deps.sync;
     if (sync) await app.register(syncRoutes({ ...this.deps, sync }));
+    const operations = this.deps.operations;
+    if (operations) await app.register(operationsRoutes(this.deps, operations, this.deps.metrics ?? null));
+    const snapshots = this.deps.snapshots;
+    if (snapshots) await app.register(evidenceRoutes(this.deps, snapshots));
+    const chat = this.deps.chat;
+    if (chat) await app.register(chatRoutes(this.deps, chat));
 
     await app.listen({ host: config.http.host, port: config.http.port });
+    app.server.maxConnections = limits.http_max_connections;
+    if (tls) tls.register('http', app.server as unknown as { setSecureContext(o: object): void });
     this.app = app;
   }
 
@@ -149,5 +204,10 @@ export class HttpServer {
 
   get isListening(): boolean {
     return this.app?.server.listening ?? false;
+  }
+
+  /** Every registered route with its declared role (null: none). */
+  get routes(): RegisteredRoute[] {
+    return this.security?.routes ?? [];
   }
 }

@@ -2,7 +2,8 @@
 // durably committed inside authorizePublish, which aedes runs BEFORE it sends PUBACK,
 // so a PUBACK always means "stored".
 import { createServer, type AddressInfo, type Server } from 'node:net';
-import { Aedes, type AedesPublishPacket, type Client, type PublishPacket } from 'aedes';
+import type { Duplex } from 'node:stream';
+import { Aedes, type AedesPublishPacket, type Client, type PublishPacket, type Subscription } from 'aedes';
 import type { GatewayConfig } from '../../config/schema.js';
 import { ID_PATTERN } from '../../config/schema.js';
 import { GatewayError } from '../../errors.js';
@@ -10,9 +11,12 @@ import type { EventBus } from '../../events/bus.js';
 import type { Logger } from '../../logger.js';
 import type { IngestPipeline } from '../../pipeline/ingest.js';
 import type { ReportValidator } from '../../validate/report.js';
+import { MqttSecurity } from '../../security/mqtt.js';
+import { MqttExtraListeners } from '../../security/mqtt-listeners.js';
+import type { TlsManager } from '../../security/tls.js';
 import { guardFrameSize } from './frame-guard.js';
 import { GatewayStatusSession } from './status.js';
-import { TOPICS, parseCameraTopic } from './topics.js';
+import { TOPICS, parseCameraTopic, parseSnapshotTopic } from './topics.js';
 
 const CAMERA_ID = new RegExp(ID_PATTERN);
 
@@ -37,11 +41,64 @@ export class MqttBroker {
     private readonly pipeline: IngestPipeline,
     private readonly bus: EventBus,
     private readonly log: Logger,
-  ) {}
+    /** Accounts, ACLs, rates, TLS and WebSocket listeners (src/security/); the full config enables them. */
+    private readonly secure: { config: GatewayConfig; tls?: TlsManager | undefined } | null = null,
+  ) {
+    this.security = secure ? new MqttSecurity(secure.config, log.child({ subsystem: 'mqtt-auth' })) : null;
+    this.extra = secure ? new MqttExtraListeners(secure.config, secure.tls, log) : null;
+  }
+
+  readonly security: MqttSecurity | null;
+  private readonly extra: MqttExtraListeners | null;
+
+  /** A new connection from any listener: connection cap, packet size guard, then aedes. */
+  private accept(aedes: Aedes, stream: Duplex, remote: string, listener: 'tcp' | 'tls' | 'ws'): void {
+    if (this.security && !this.security.admit(stream, { remote, listener })) {
+      this.log.warn({ remote, listener, limit: this.secure?.config.limits.mqtt_max_connections }, 'mqtt connection limit reached; connection closed');
+      stream.destroy();
+      return;
+    }
+    guardFrameSize(stream as unknown as Parameters<typeof guardFrameSize>[0], this.config.max_packet_bytes, (announced) => {
+      this.counters.oversize++;
+      this.log.warn({ remote, announced, limit: this.config.max_packet_bytes }, 'mqtt packet over the size limit; connection closed');
+    });
+    aedes.handle(stream);
+  }
+
+  /** ACL (publish and last will), then the client's rate, then the ingest below. */
+  private guardedPublish(client: Client | null, packet: PublishPacket, callback: (err?: Error | null) => void): void {
+    const security = this.security;
+    if (!security) return this.authorizePublish(client, packet, callback);
+    const denied = security.checkPublish(client, packet);
+    if (denied) return callback(new Error(denied));
+    const wait = security.throttle(client);
+    // aedes reads no further packets from this client until the callback: the flood waits in its own socket.
+    if (wait > 0) setTimeout(() => this.authorizePublish(client, packet, callback), wait);
+    else this.authorizePublish(client, packet, callback);
+  }
+
+  get tlsPort(): number {
+    return this.extra?.tlsPort ?? 0;
+  }
+
+  get wsPort(): number {
+    return this.extra?.wsPort ?? 0;
+  }
 
   async start(): Promise<void> {
+    const security = this.security;
+    security?.logPolicy();
     const aedes = await Aedes.createBroker({
-      authorizePublish: (client, packet, callback) => this.authorizePublish(client, packet, callback),
+      authorizePublish: (client, packet, callback) => this.guardedPublish(client, packet, callback),
+      ...(security
+        ? {
+            authenticate: ((client: Client, username: string | undefined, password: Buffer | undefined, done: (err: Error | null, ok: boolean) => void) =>
+              security.authenticate(client, username, password, done)) as unknown as NonNullable<Parameters<typeof Aedes.createBroker>[0]>['authenticate'],
+            authorizeSubscribe: (client: Client, sub: Subscription, done: (err: Error | null, sub: Subscription | null) => void) =>
+              done(null, security.checkSubscribe(client, sub)),
+            connectTimeout: this.secure!.config.mqtt.connect_timeout_ms,
+          }
+        : {}),
       heartbeatInterval: 60_000,
       drainTimeout: 30_000,
       maxClientsIdLength: 128,
@@ -50,13 +107,7 @@ export class MqttBroker {
     aedes.on('connectionError', (client, err) => this.log.debug({ client: client?.id, err: err.message }, 'mqtt connection error'));
     this.aedes = aedes;
 
-    const server = createServer((socket) => {
-      guardFrameSize(socket, this.config.max_packet_bytes, (announced) => {
-        this.counters.oversize++;
-        this.log.warn({ remote: socket.remoteAddress, announced, limit: this.config.max_packet_bytes }, 'mqtt packet over the size limit; connection closed');
-      });
-      aedes.handle(socket);
-    });
+    const server = createServer((socket) => this.accept(aedes, socket, socket.remoteAddress ?? '', 'tcp'));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.config.port, this.config.host, () => {
@@ -65,6 +116,7 @@ export class MqttBroker {
       });
     });
     this.server = server;
+    await this.extra?.start((stream, remote, listener) => this.accept(aedes, stream, remote, listener));
 
     this.unsubscribe = this.bus.on('incident.stored', ({ incident, actions }) => {
       aedes.publish(
@@ -92,11 +144,13 @@ export class MqttBroker {
     this.unsubscribe?.();
     const server = this.server;
     const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    const extraClosed = this.extra?.stop();
     await this.pipeline.drain();
     await this.status?.stop();
     const aedes = this.aedes;
     if (aedes) await new Promise<void>((resolve) => aedes.close(() => resolve()));
     await closed;
+    await extraClosed;
     this.server = null;
     this.aedes = null;
   }
@@ -127,6 +181,15 @@ export class MqttBroker {
       callback(new Error('$SYS topics are reserved'));
       return;
     }
+    const snapshot = client !== null && this.snapshotSink ? parseSnapshotTopic(packet.topic) : null;
+    if (snapshot) {
+      // Like a report: stored (or refused with a reject message) before the PUBACK.
+      this.ingestSnapshot(snapshot.cameraId, snapshot.incidentId, packet).then(
+        () => callback(null),
+        (err: Error) => callback(err),
+      );
+      return;
+    }
     const cameraId = parseCameraTopic(packet.topic);
     if (cameraId === null || client === null) {
       callback(null);
@@ -138,6 +201,37 @@ export class MqttBroker {
       // no PUBACK, the connection closes, and the camera resends the report later.
       (err: Error) => callback(err),
     );
+  }
+
+  /**
+   * Where binary snapshots on safesphere/cameras/<camera_id>/snapshots/<incident_id> go
+   * (src/evidence/); resolves once stored. Null: such publishes are routed like any other.
+   */
+  snapshotSink: ((cameraId: string, incidentId: string, payload: Buffer) => Promise<unknown>) | null = null;
+  readonly snapshotCounters = { accepted: 0, rejected: 0, refused: 0 };
+
+  private async ingestSnapshot(cameraId: string, incidentId: string, packet: PublishPacket | AedesPublishPacket): Promise<void> {
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    const safeIncident = incidentId.length <= 128 ? incidentId : null;
+    if (!CAMERA_ID.test(cameraId) || cameraId.length > 64) {
+      this.snapshotCounters.rejected++;
+      this.reject(cameraId, safeIncident, new Error('camera id in the topic may contain only letters, digits and _ . : -'), 'INVALID_TOPIC');
+      return;
+    }
+    try {
+      await this.snapshotSink!(cameraId, incidentId, payload);
+      this.snapshotCounters.accepted++;
+    } catch (err) {
+      if (err instanceof GatewayError && err.statusCode < 500) {
+        // The snapshot itself is wrong: PUBACK (a resend would be as wrong), the reason on the rejects topic.
+        this.snapshotCounters.rejected++;
+        this.reject(cameraId, safeIncident, err, err.code);
+        return;
+      }
+      this.snapshotCounters.refused++;
+      this.log.warn({ camera_id: cameraId, incident_id: safeIncident, err: (err as Error).message }, 'mqtt snapshot refused; no PUBACK sent');
+      throw err;
+    }
   }
 
   private async ingest(cameraId: string, packet: PublishPacket | AedesPublishPacket): Promise<void> {

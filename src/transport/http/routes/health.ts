@@ -4,9 +4,20 @@ import type { HttpDeps } from '../server.js';
 export const healthRoutes =
   (deps: HttpDeps): FastifyPluginAsync =>
   async (app) => {
-    app.get('/health', { schema: { summary: 'Health of the gateway and each component' } }, async (_request, reply) => {
+    app.get(
+      '/health',
+      {
+        // Open to everyone; only the overall state without a token (or a trusted network).
+        config: { role: 'public' },
+        schema: { summary: 'Health of the gateway; each component\'s state with a token or from a trusted network' },
+      },
+      async (request, reply) => {
       const { status, components } = deps.health.snapshot();
       void reply.status(status === 'unhealthy' ? 503 : 200);
+      const principal = request.principal;
+      if (deps.config.auth.enabled && (!principal || principal.kind === 'anonymous')) {
+        return { status, timestamp: new Date().toISOString(), service: 'SafeSphere Threat Management API' };
+      }
       return {
         status,
         timestamp: new Date().toISOString(),
@@ -15,5 +26,6 @@ export const healthRoutes =
         version: deps.version,
         components,
       };
-    });
+      },
+    );
   };

@@ -45,7 +45,7 @@ export const incidentRoutes =
 
     app.get<{ Querystring: ListQuery }>(
       '/incidents',
-      { schema: { summary: 'List incidents, newest first', querystring: ListQuery } },
+      { config: { role: 'operator' }, schema: { summary: 'List incidents, newest first', querystring: ListQuery } },
       async (request) => {
         const q = request.query;
         const incidents = store.listIncidents({
@@ -62,6 +62,7 @@ export const incidentRoutes =
     app.get<{ Params: { level: string }; Querystring: { limit?: number } }>(
       '/incidents/threat_level/:level',
       {
+        config: { role: 'operator' },
         schema: {
           summary: 'Incidents of one threat level, newest first',
           params: Type.Object({ level: Type.String() }),
@@ -78,6 +79,7 @@ export const incidentRoutes =
     app.get<{ Params: { incident_id: string } }>(
       '/incidents/:incident_id',
       {
+        config: { role: 'operator' },
         schema: {
           summary: 'One incident with its actions and alerts',
           params: Type.Object({ incident_id: Type.String({ maxLength: 128 }) }),
@@ -95,11 +97,12 @@ export const incidentRoutes =
           actions: store.actionsFor(incident.incident_id),
           alerts: store.alertsFor(incident.incident_id),
           labels: deps.labels ? deps.labels.forIncident(incident.incident_id) : [],
+          ...(deps.incidentExtras ? deps.incidentExtras(incident.incident_id) : {}),
         };
       },
     );
 
-    app.get('/statistics', { schema: { summary: 'Threat statistics: totals, per camera, last 24 h' } }, async () => {
+    app.get('/statistics', { config: { role: 'operator' }, schema: { summary: 'Threat statistics: totals, per camera, last 24 h' } }, async () => {
       const { per_camera, last_24h, ...totals } = store.statistics();
       return { timestamp: new Date().toISOString(), statistics: { ...totals, per_camera, last_24h } };
     });

@@ -40,6 +40,7 @@ export const labelRoutes =
     app.post<{ Params: { incident_id: string } }>(
       '/incidents/:incident_id/label',
       {
+        config: { role: 'operator' },
         schema: {
           summary: 'Label an incident: confirmed or false_alarm',
           description:

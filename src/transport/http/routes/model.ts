@@ -6,7 +6,7 @@ import type { HttpDeps } from '../server.js';
 export const modelRoutes =
   (deps: HttpDeps): FastifyPluginAsync =>
   async (app) => {
-    app.get('/model', { schema: { summary: 'The active re-scoring model: manifest, load time, status' } }, async () => {
+    app.get('/model', { config: { role: 'operator' }, schema: { summary: 'The active re-scoring model: manifest, load time, status' } }, async () => {
       const rescorer = deps.rescorer;
       if (!rescorer) return { enabled: false, status: 'up', active: null, reason: 'a custom scorer is in use' };
       return rescorer.info();

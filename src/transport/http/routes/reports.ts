@@ -31,6 +31,7 @@ export const reportRoutes =
     app.post(
       '/threats/report',
       {
+        config: { role: 'camera' },
         schema: {
           summary: 'Report a threat incident (threat_cv JSON)',
           description:

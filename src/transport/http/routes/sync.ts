@@ -8,12 +8,8 @@ import type { Role } from '../../../sync/auth.js';
 import { MAX_PULL_LIMIT, type SyncService } from '../../../sync/service.js';
 import type { HttpDeps } from '../server.js';
 
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    /** The role a route requires (see src/sync/auth.ts); the security work enforces it on every route. */
-    role?: Role;
-  }
-}
+// `config.role` is declared (and enforced for every route) in src/security/http.ts.
+import '../../../security/http.js';
 
 /** A non-negative integer in a query string or body, or a BAD_CURSOR naming the field. */
 function cursor(raw: unknown, path: string, fallback?: number): number {
