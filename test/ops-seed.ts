@@ -1,7 +1,8 @@
 // Seeds a store with synthetic incidents and labels, fast: one prepared statement, one
-// transaction (the migration-6 triggers write facets and feed rows as they would live).
+// transaction (triggers write feed rows, FacetWriter the facets, as the commit does live).
 import type Database from 'better-sqlite3';
 import { LEVELS } from '../src/config/schema.js';
+import { FacetWriter } from '../src/store/facets.js';
 
 export const BEHAVIOURS: [string | null, string[]][] = [
   ['Following + approaching rapidly', ['following', 'approaching']],
@@ -40,6 +41,7 @@ export function seedIncidents(db: Database.Database, count: number, endMs: numbe
   const insert = db.prepare(`INSERT INTO incidents (incident_id, seq, timestamp, threat_level, threat_score, reported_level, reported_score,
       weapon_detected, weapon_types, behavior_summary, is_critical, camera_id, source, content_hash, action_taken, received_at_ms, created_at, updated_at)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'mqtt', ?, 'MONITOR', ?, ?, ?)`);
+  const facets = new FacetWriter(db);
   const label = db.prepare(`INSERT INTO labels (incident_id, camera_id, label, by, created_at) VALUES (?, ?, ?, 'seed', ?)`);
   const firstSeq = ((db.prepare('SELECT coalesce(max(seq), 0) AS s FROM incidents').get() as { s: number }).s ?? 0) + 1;
   let labels = 0;
@@ -55,6 +57,7 @@ export function seedIncidents(db: Database.Database, count: number, endMs: numbe
       const id = `SEED_${seed}_${i}`;
       insert.run(id, firstSeq + i, iso, level, score, level, score, weapons.length ? 1 : 0, JSON.stringify(weapons), behaviour,
         level === 'CRITICAL' ? 1 : 0, camera, `h${i}`, ms, iso, iso);
+      facets.write(id, iso, behaviour, weapons);
       if (rand() < 0.02) {
         const at = new Date(Math.min(endMs - 1, ms + Math.floor(rand() * 3_600_000))).toISOString();
         label.run(id, camera, rand() < 0.4 ? 'false_alarm' : 'confirmed', at);

@@ -424,4 +424,12 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX ai_requests_incident ON ai_requests (incident_id) WHERE incident_id IS NOT NULL;
     `,
   },
+  {
+    version: 7,
+    name: 'incident facets written by the commit itself, not by a LIKE trigger',
+    sql: `
+      -- FacetWriter (src/store/facets.ts) matches facet_patterns in JS within the same transaction.
+      DROP TRIGGER IF EXISTS incident_facets_insert;
+    `,
+  },
 ];

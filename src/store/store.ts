@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { LEVELS, type ThreatLevel } from '../config/schema.js';
 import type { Logger } from '../logger.js';
+import { FacetWriter } from './facets.js';
 import { MIGRATIONS } from './migrations.js';
 import { checkDatabaseFile } from './integrity.js';
 import { Outbox, type EnqueueOptions, type OutboxKind } from '../sync/outbox.js';
@@ -81,6 +82,7 @@ export class Store {
   private db: Database.Database | null = null;
   private nextSeq = 1;
   private stmts: Record<string, Statement> = {};
+  private facets: FacetWriter | null = null;
   /** List queries differ only by which filters are set: at most 16 shapes, each prepared once. */
   private readonly listStmts = new Map<string, Statement>();
   readonly file: string;
@@ -118,6 +120,7 @@ export class Store {
     this.db = db;
     this.prepare(db);
     this.outbox.attach(db);
+    this.facets = new FacetWriter(db);
     this.nextSeq = ((this.stmts.maxSeq!.get() as { s: number | null }).s ?? 0) + 1;
     this.log.info({ file: this.file, nextSeq: this.nextSeq }, 'store opened');
   }
@@ -241,6 +244,7 @@ export class Store {
       created_at: now,
     });
     this.outbox.enqueueIncident(d.incidentId, d.level, d.cameraId, d.receivedAtMs);
+    this.facets!.write(d.incidentId, now, d.behaviorSummary, d.weaponTypes);
     const actions: PlannedAction[] = d.actions.map((a) => {
       const r = this.stmts.insertAction!.run(d.incidentId, a.type, a.description, now, now);
       return {
