@@ -2,7 +2,9 @@
 // (no httpOptions.retryOptions): the caller owns backoff, budget and the offline queue.
 // Errors are classified so the caller knows whether to wait, go offline or give up.
 import { readFileSync } from 'node:fs';
-import { ApiError, GoogleGenAI, Type, type Part } from '@google/genai';
+// Types only: the SDK (~20 MB resident) is loaded on the first request, so a gateway with AI
+// off never loads it.
+import type { GoogleGenAI, Part } from '@google/genai';
 import { LEVELS, type GatewayConfig, type ThreatLevel } from '../config/schema.js';
 
 export type FailureKind = 'rate_limited' | 'server' | 'timeout' | 'network' | 'rejected' | 'invalid_response';
@@ -32,13 +34,13 @@ export interface SecondOpinionAnswer {
 }
 
 export const SECOND_OPINION_SCHEMA = {
-  type: Type.OBJECT,
+  type: 'OBJECT',
   properties: {
-    summary: { type: Type.STRING, description: 'What the image and telemetry show, in one or two sentences.' },
-    threat_confirmed: { type: Type.BOOLEAN, description: 'True if the evidence supports a real threat.' },
-    confidence: { type: Type.NUMBER, description: 'Confidence in threat_confirmed, 0 to 1.' },
-    potential_threat_level: { type: Type.STRING, enum: [...LEVELS], description: 'The level the evidence supports.' },
-    recommended_actions: { type: Type.ARRAY, items: { type: Type.STRING }, description: 'Short, concrete steps for the operator.' },
+    summary: { type: 'STRING', description: 'What the image and telemetry show, in one or two sentences.' },
+    threat_confirmed: { type: 'BOOLEAN', description: 'True if the evidence supports a real threat.' },
+    confidence: { type: 'NUMBER', description: 'Confidence in threat_confirmed, 0 to 1.' },
+    potential_threat_level: { type: 'STRING', enum: [...LEVELS], description: 'The level the evidence supports.' },
+    recommended_actions: { type: 'ARRAY', items: { type: 'STRING' }, description: 'Short, concrete steps for the operator.' },
   },
   required: ['summary', 'threat_confirmed', 'confidence', 'potential_threat_level', 'recommended_actions'],
   propertyOrdering: ['summary', 'threat_confirmed', 'confidence', 'potential_threat_level', 'recommended_actions'],
@@ -60,11 +62,14 @@ export function resolveApiKey(ai: GatewayConfig['ai'], env: NodeJS.ProcessEnv = 
 
 function classify(err: unknown, timeoutMs: number): GeminiFailure {
   if (err instanceof GeminiFailure) return err;
-  if (err instanceof ApiError) {
-    const status = err.status;
-    if (status === 429) return new GeminiFailure('rate_limited', err.message, status);
-    if (status >= 500 || status === 408) return new GeminiFailure('server', err.message, status);
-    return new GeminiFailure('rejected', err.message, status);
+  // The SDK's ApiError, recognised without importing the SDK.
+  const apiError = err as { name?: string; status?: unknown; message?: string };
+  if (apiError?.name === 'ApiError' && typeof apiError.status === 'number') {
+    const status = apiError.status;
+    const message = apiError.message ?? `HTTP ${status}`;
+    if (status === 429) return new GeminiFailure('rate_limited', message, status);
+    if (status >= 500 || status === 408) return new GeminiFailure('server', message, status);
+    return new GeminiFailure('rejected', message, status);
   }
   const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
   if (e?.name === 'AbortError' || e?.name === 'TimeoutError' || /abort|timed? ?out/i.test(e?.message ?? '')) {
@@ -75,18 +80,21 @@ function classify(err: unknown, timeoutMs: number): GeminiFailure {
 }
 
 export class GeminiClient {
-  private readonly client: GoogleGenAI;
+  private client: Promise<GoogleGenAI> | null = null;
 
   constructor(
-    apiKey: string,
+    private readonly apiKey: string,
     readonly model: string,
     private readonly timeoutMs: number,
-    baseUrl = '',
-  ) {
-    this.client = new GoogleGenAI({
-      apiKey,
-      httpOptions: { ...(baseUrl ? { baseUrl } : {}), timeout: timeoutMs },
-    });
+    private readonly baseUrl = '',
+  ) {}
+
+  private sdk(): Promise<GoogleGenAI> {
+    this.client ??= import('@google/genai').then(
+      ({ GoogleGenAI: Client }) =>
+        new Client({ apiKey: this.apiKey, httpOptions: { ...(this.baseUrl ? { baseUrl: this.baseUrl } : {}), timeout: this.timeoutMs } }),
+    );
+    return this.client;
   }
 
   /** One generateContent call bounded by the timeout (the SDK's, and our own abort as a backstop). */
@@ -97,7 +105,8 @@ export class GeminiClient {
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(new Error(`timed out after ${this.timeoutMs} ms`)), this.timeoutMs + 250);
     try {
-      const response = await this.client.models.generateContent({
+      const client = await this.sdk();
+      const response = await client.models.generateContent({
         model: this.model,
         contents: [{ role: 'user', parts }],
         config: { ...config, abortSignal: abort.signal },

@@ -10,7 +10,7 @@
 // are counted in SQLite (table ai_requests), so a restart does not reset them. The AI never
 // changes a level: a disagreement only sets needs_review on the annotation.
 import type Database from 'better-sqlite3';
-import sharp from 'sharp';
+import { loadSharp } from '../evidence/sharp.js';
 import { LEVELS, type GatewayConfig, type ThreatLevel } from '../config/schema.js';
 import type { EventBus } from '../events/bus.js';
 import type { ComponentHealth } from '../health.js';
@@ -321,6 +321,7 @@ export class SecondOpinion {
     const file = this.snapshots.file(incidentId, 'full');
     if (!file) return null;
     try {
+      const sharp = await loadSharp();
       return await sharp(file).resize(IMAGE_MAX_PX, IMAGE_MAX_PX, { fit: 'inside', withoutEnlargement: true }).jpeg({ quality: 80 }).toBuffer();
     } catch (err) {
       this.log.warn({ err: (err as Error).message, incident_id: incidentId }, 'snapshot unreadable; asking with telemetry only');

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import sharp from 'sharp';
+import { loadSharp } from './sharp.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { ComponentHealth } from '../health.js';
 import type { Logger } from '../logger.js';
@@ -237,6 +237,7 @@ export class SnapshotDetector {
   /** Letterboxes `image` to the model input with sharp: RGB bytes, padded with grey 114 as in training. */
   async letterboxed(image: Buffer, srcW: number, srcH: number): Promise<{ rgb: Buffer; lb: ReturnType<typeof letterbox> }> {
     const lb = letterbox(srcW, srcH, this.inputW, this.inputH);
+    const sharp = await loadSharp();
     const rgb = await sharp(image)
       .removeAlpha()
       .resize(lb.width, lb.height, { fit: 'fill', kernel: 'linear' })

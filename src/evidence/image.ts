@@ -7,7 +7,8 @@
 // sharp runs on libuv's threadpool (its own threads), so none of this blocks the event
 // loop; the caller bounds how many run at once.
 import { createHash } from 'node:crypto';
-import sharp from 'sharp';
+import type { Metadata, OutputInfo } from 'sharp';
+import { loadSharp } from './sharp.js';
 import { ERRORS, GatewayError } from '../errors.js';
 
 export type ImageFormat = 'jpeg' | 'png' | 'webp';
@@ -52,7 +53,8 @@ export async function processImage(bytes: Buffer, limits: ImageLimits): Promise<
   if (!format) throw unsupported('is not a JPEG, PNG or WebP image (judged by its content, not its name)');
 
   // Header only: a decompression bomb is refused before a single pixel is decoded.
-  let meta: sharp.Metadata;
+  const sharp = await loadSharp();
+  let meta: Metadata;
   try {
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (err) {
@@ -71,7 +73,7 @@ export async function processImage(bytes: Buffer, limits: ImageLimits): Promise<
   const base = sharp(bytes, { limitInputPixels: limits.maxPixels, failOn: 'error', sequentialRead: true })
     .rotate() // auto-orient from EXIF, then the orientation tag is gone with the rest
     .toColourspace('srgb');
-  let full: { data: Buffer; info: sharp.OutputInfo };
+  let full: { data: Buffer; info: OutputInfo };
   let thumbnail: Buffer;
   try {
     [full, thumbnail] = await Promise.all([
