@@ -3,17 +3,16 @@
 // a reload, its detail shows the uploaded snapshot, "False alarm" stores a label; the page
 // rides out a gateway restart and catches up with what it missed. Screenshots go to artifacts/.
 import { createServer } from 'node:net';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { ARTIFACTS, launchChromium } from './browser.js';
 import sharp from 'sharp';
 import { Daemon, reapDaemons } from './daemon.js';
 import { connectMqtt, postJson, seedReport, tempDir } from './helpers.js';
 import { CAMERA_TOKEN, OPERATOR_TOKEN, SITE, auth, getAuthed } from './ops-fixtures.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARTIFACTS = new URL('../artifacts/', import.meta.url).pathname;
 
 async function freePort(): Promise<number> {
   const srv = createServer();
@@ -57,13 +56,7 @@ describe('the operator dashboard in Chromium', () => {
   const env = (dir: string, extra: Record<string, string> = {}) => ({ SAFESPHERE_CONFIG: join(dir, 'site.yaml'), ...extra });
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does this)`);
-    mkdirSync(ARTIFACTS, { recursive: true });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
   afterEach(async () => {
     await reapDaemons();

@@ -1,15 +1,14 @@
 // The installer's view: the Node-RED editor in a real Chromium (Debian's chromium, driven
 // by playwright-core). Log in, find the SafeSphere nodes, edit a flow, deploy, restart the
 // daemon, and find the edit still there. Screenshots go to artifacts/.
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { ARTIFACTS, launchChromium } from './browser.js';
 import { Daemon, reapDaemons } from './daemon.js';
 import { tempDir } from './helpers.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARTIFACTS = new URL('../artifacts/', import.meta.url).pathname;
 
 async function login(page: Page, url: string, password: string): Promise<void> {
   await page.goto(url);
@@ -25,14 +24,8 @@ describe('the Node-RED editor in Chromium', () => {
   let dataDir: string;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does this)`);
-    mkdirSync(ARTIFACTS, { recursive: true });
     dataDir = tempDir();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
   afterEach(async () => {
     await reapDaemons();

@@ -3,6 +3,7 @@
 import type Database from 'better-sqlite3';
 import { LEVELS } from '../src/config/schema.js';
 import { FacetWriter } from '../src/store/facets.js';
+import { rng } from '../src/scoring/train/prior.js';
 
 export const BEHAVIOURS: [string | null, string[]][] = [
   ['Following + approaching rapidly', ['following', 'approaching']],
@@ -23,17 +24,8 @@ export const WEAPONS: [string[], string[]][] = [
 ];
 export const CAMERAS = ['cam-1', 'cam-2', 'cam-3', 'cam-4', 'cam-5', 'cam-6', 'cam-7', 'cam-8'];
 
-/** A deterministic PRNG (mulberry32), so a failing seed can be replayed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The same seedable PRNG as the training prior, so a failing seed can be replayed. */
+export { rng };
 
 /** Inserts `count` incidents received over the `spanMs` before `endMs`, and labels on about 2 % of them. */
 export function seedIncidents(db: Database.Database, count: number, endMs: number, spanMs: number, seed = 7): { incidents: number; labels: number } {

@@ -17,4 +17,17 @@ function list(text) {
     .filter((s) => s.length > 0);
 }
 
-module.exports = { bridgeOf, list };
+/**
+ * The bridge for a node, or null after marking the node as unusable: outside the
+ * SafeSphere gateway (e.g. an exported flow imported elsewhere) there is nothing to reach.
+ */
+function requireBridge(RED, node) {
+  const bridge = bridgeOf(RED);
+  if (!bridge) {
+    node.status({ fill: 'red', shape: 'ring', text: 'no SafeSphere gateway' });
+    node.error('This node only works inside the SafeSphere Edge gateway.');
+  }
+  return bridge;
+}
+
+module.exports = { bridgeOf, list, requireBridge };

@@ -1,15 +1,12 @@
 'use strict';
-const { bridgeOf } = require('./common.js');
+const { requireBridge } = require('./common.js');
 
 module.exports = function (RED) {
   function SafeSphereActionResultNode(config) {
     RED.nodes.createNode(this, config);
     const node = this;
-    const bridge = bridgeOf(RED);
-    if (!bridge) {
-      node.status({ fill: 'red', shape: 'ring', text: 'no SafeSphere gateway' });
-      return;
-    }
+    const bridge = requireBridge(RED, node);
+    if (!bridge) return;
     node.on('input', (msg, send, done) => {
       const actionId = Number(msg.action_id ?? (msg.payload && msg.payload.action && msg.payload.action.id));
       if (!Number.isInteger(actionId) || actionId <= 0) {

@@ -1,16 +1,12 @@
 'use strict';
-const { bridgeOf, list } = require('./common.js');
+const { list, requireBridge } = require('./common.js');
 
 module.exports = function (RED) {
   function SafeSphereActionNode(config) {
     RED.nodes.createNode(this, config);
     const node = this;
-    const bridge = bridgeOf(RED);
-    if (!bridge) {
-      node.status({ fill: 'red', shape: 'ring', text: 'no SafeSphere gateway' });
-      node.error('This node only works inside the SafeSphere Edge gateway.');
-      return;
-    }
+    const bridge = requireBridge(RED, node);
+    if (!bridge) return;
     const filter = {
       types: list(config.types),
       levels: list(config.levels).map((l) => l.toUpperCase()),

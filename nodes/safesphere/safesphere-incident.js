@@ -1,15 +1,12 @@
 'use strict';
-const { bridgeOf, list } = require('./common.js');
+const { list, requireBridge } = require('./common.js');
 
 module.exports = function (RED) {
   function SafeSphereIncidentNode(config) {
     RED.nodes.createNode(this, config);
     const node = this;
-    const bridge = bridgeOf(RED);
-    if (!bridge) {
-      node.status({ fill: 'red', shape: 'ring', text: 'no SafeSphere gateway' });
-      return;
-    }
+    const bridge = requireBridge(RED, node);
+    if (!bridge) return;
     const levels = list(config.levels).map((l) => l.toUpperCase());
     let count = 0;
     const unregister = bridge.registerIncidentNode({

@@ -1,15 +1,12 @@
 'use strict';
-const { bridgeOf } = require('./common.js');
+const { requireBridge } = require('./common.js');
 
 module.exports = function (RED) {
   function SafeSpherePublishNode(config) {
     RED.nodes.createNode(this, config);
     const node = this;
-    const bridge = bridgeOf(RED);
-    if (!bridge) {
-      node.status({ fill: 'red', shape: 'ring', text: 'no SafeSphere gateway' });
-      return;
-    }
+    const bridge = requireBridge(RED, node);
+    if (!bridge) return;
     const qos = config.qos === '0' ? 0 : 1;
     const retain = config.retain === true || config.retain === 'true';
     let count = 0;

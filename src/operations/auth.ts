@@ -7,19 +7,11 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { GatewayConfig } from '../config/schema.js';
 import { ERRORS, GatewayError } from '../errors.js';
+import { readSecret } from '../security/secrets.js';
 import type { Authorizer, Role } from '../sync/auth.js';
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
-function readToken(value: string, file: string, key: string): string {
-  if (value) return value;
-  if (!file) return '';
-  try {
-    return readFileSync(file, 'utf8').trim();
-  } catch (err) {
-    throw new Error(`${key}: cannot read ${file}: ${(err as Error).message}`);
-  }
-}
 
 /** The bearer token of an Authorization header, or of an `access_token` query parameter (browsers' WebSockets and images cannot set headers). */
 export function bearer(authorization: string | undefined, query: unknown): string | null {
@@ -37,7 +29,7 @@ export class OperatorAuthorizer implements Authorizer {
 
   /** Reads (or on first start generates) the tokens. Called at start: file I/O. */
   load(config: Pick<GatewayConfig, 'dashboard' | 'metrics' | 'data_dir'>): void {
-    let op = readToken(config.dashboard.operator_token, config.dashboard.operator_token_file, 'dashboard.operator_token_file');
+    let op = readSecret(config.dashboard.operator_token, config.dashboard.operator_token_file, 'dashboard.operator_token_file');
     if (!op) {
       const file = join(resolve(config.data_dir), 'operator-token');
       if (existsSync(file)) op = readFileSync(file, 'utf8').trim();
@@ -49,7 +41,7 @@ export class OperatorAuthorizer implements Authorizer {
       this.generatedFile = file;
     }
     this.operator = digest(op);
-    const m = readToken(config.metrics.token, config.metrics.token_file, 'metrics.token_file');
+    const m = readSecret(config.metrics.token, config.metrics.token_file, 'metrics.token_file');
     this.metrics = m ? digest(m) : null;
   }
 

@@ -2,11 +2,11 @@
 // cursor and ack, retention, and what /sync/status and /health show. Constructed without
 // I/O; start() runs after the store has opened (it needs the outbox) and before the
 // pipeline accepts reports; stop() runs after the pipeline has committed its queue.
-import { readFileSync } from 'node:fs';
 import type { GatewayConfig } from '../config/schema.js';
 import { ERRORS, GatewayError } from '../errors.js';
 import type { ComponentHealth } from '../health.js';
 import type { Logger } from '../logger.js';
+import { readSecret } from '../security/secrets.js';
 import type { Store } from '../store/store.js';
 import { SyncTokenAuthorizer, type Authorizer } from './auth.js';
 import { DocumentBuilder, type IncidentDocument } from './document.js';
@@ -50,15 +50,6 @@ export interface SyncStatus {
   };
 }
 
-const readSecret = (value: string, file: string, key: string): string => {
-  if (value) return value;
-  if (!file) return '';
-  try {
-    return readFileSync(file, 'utf8').trim();
-  } catch (err) {
-    throw new Error(`${key}: cannot read ${file}: ${(err as Error).message}`);
-  }
-};
 
 export class SyncService {
   readonly auth: Authorizer & SyncTokenAuthorizer = new SyncTokenAuthorizer();
