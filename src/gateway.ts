@@ -340,6 +340,10 @@ export class Gateway {
       `MQTT broker     : mqtt://${host(this.config.mqtt.host)}:${this.mqtt.port}`,
       '  cameras publish QoS 1 to safesphere/cameras/<camera_id>/threats',
       '  incidents on safesphere/incidents/<LEVEL>, rejects on safesphere/gateway/rejects/<camera_id>',
+      `Evidence, sync  : POST ${base}/upload/screenshot   GET ${base}/sync/incidents  /sync/status   WS /ws/chat`,
+      this.automation
+        ? `Node-RED editor : http://${host(this.config.nodered.host)}:${this.automation.nodeRed.port}/   (login in ${this.automation.nodeRed.paths.passwordFile} unless nodered.admin_users is set)`
+        : 'Node-RED editor : off (nodered.enabled: false); actions stay pending',
       rule,
     ].join('\n');
   }

@@ -90,9 +90,13 @@ export class Retention {
     }
   }
 
+  /** The snapshot and its thumbnail (`thumb_path`, written by src/evidence/snapshots.ts). */
   private removeFile(payload: Record<string, unknown>): void {
     const file = this.snapshotPath(payload);
     if (file) rmSync(file, { force: true });
+    if (typeof payload.thumb_path === 'string') {
+      rmSync(isAbsolute(payload.thumb_path) ? payload.thumb_path : join(this.options.dataDir, payload.thumb_path), { force: true });
+    }
   }
 
   /** Deletes incidents (their rows cascade: actions, alerts, outbox; counters via triggers), files first. */
