@@ -54,10 +54,13 @@ say "config in $ETC"
 install -d -m 0750 -o root -g "$SERVICE_USER" "$ETC"
 install -d -m 0700 -o root -g root "$ETC/credentials"
 if [ ! -f "$ETC/site.yaml" ]; then
+  # The host name as the site id, reduced to the characters an id may hold ('-' last: not a range).
+  SITE_ID=$(hostname -s | tr -c 'A-Za-z0-9_.:\n-' '-' | cut -c1-64)
+  [ -n "$SITE_ID" ] || SITE_ID=site-1
   cat >"$ETC/site.yaml" <<YAML
 # SafeSphere Edge site config: only what differs from config/default.yaml
 # (every key, its default and its environment variable are listed there).
-site_id: $(hostname -s | tr -c 'A-Za-z0-9_.:-\n' '-')
+site_id: ${SITE_ID}
 data_dir: /var/lib/safesphere-edge
 auth:
   # Tokens: safesphere-edge --create-token <camera|operator|sync|admin> --name <who>
