@@ -7,146 +7,13 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Daemon, mapLimit, reapDaemons, waitFor } from './daemon.js';
 import { tempDir } from './helpers.js';
+import { cameraTopic, Load, reportFor, type Via } from './faults/load.js';
 
 const MQTT_CAMERAS = 4;
 const MQTT_WINDOW = 16; // QoS 1 publishes in flight per camera
 const HTTP_WORKERS = 4;
 const HTTP_WINDOW = 2; // requests in flight per HTTP worker
-const LEVELS = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
-
-type Via = 'mqtt' | 'http';
-interface Sent {
-  via: Via;
-  camera: string;
-  payload: string;
-}
-
-/** A deterministic report per id, so a resend has exactly the same content. */
-function reportFor(id: string, n: number, camera: string, via: Via): string {
-  return JSON.stringify({
-    incident_id: id,
-    timestamp: new Date(Date.UTC(2026, 1, 10, 14, 0, 0) + n * 1000).toISOString(),
-    threat_level: LEVELS[n % 4],
-    threat_score: (n % 100) / 100,
-    people_count: n % 7,
-    weapon_detected: n % 5 === 0,
-    weapon_types: n % 5 === 0 ? ['knife'] : [],
-    behavior_summary: `durability run, report ${n}`,
-    is_critical: n % 4 === 3,
-    full_telemetry: { frame: n, tracks: [{ id: n % 3, speed_mps: 1.5 }] },
-    ...(via === 'http' ? { camera_id: camera } : {}),
-  });
-}
-
-const cameraTopic = (camera: string) => `safesphere/cameras/${camera}/threats`;
-
-/**
- * Cameras publishing QoS 1 with several reports in flight each, plus HTTP clients posting
- * concurrently. Records exactly which incident_ids were acknowledged.
- */
-class Load {
-  readonly sent = new Map<string, Sent>();
-  readonly acked = new Map<string, Via>();
-  inFlight = 0;
-  stopped = false;
-  onAck: (count: number) => void = () => {};
-  private readonly clients: MqttClient[] = [];
-  private readonly finished: Promise<void>[] = [];
-
-  constructor(private readonly prefix: string) {}
-
-  async start(daemon: Daemon): Promise<void> {
-    for (let c = 0; c < MQTT_CAMERAS; c++) {
-      const camera = `${this.prefix}-cam-${c}`;
-      const client = await mqtt.connectAsync(daemon.mqttUrl, { clientId: camera, reconnectPeriod: 0, connectTimeout: 5000 });
-      this.clients.push(client);
-      this.finished.push(this.runCamera(client, camera));
-    }
-    for (let w = 0; w < HTTP_WORKERS; w++) {
-      const camera = `${this.prefix}-http-${w}`;
-      for (let k = 0; k < HTTP_WINDOW; k++) this.finished.push(this.runHttp(daemon.httpUrl, camera, k));
-    }
-  }
-
-  /** Resolves once every camera connection has closed and every HTTP worker has given up. */
-  settled(timeoutMs = 10_000): Promise<void> {
-    return waitFor(Promise.all(this.finished).then(() => undefined), timeoutMs, 'the load generators to notice the daemon is gone');
-  }
-
-  get unacked(): string[] {
-    return [...this.sent.keys()].filter((id) => !this.acked.has(id));
-  }
-
-  countVia(via: Via): number {
-    return [...this.acked.values()].filter((v) => v === via).length;
-  }
-
-  close(): void {
-    this.stopped = true;
-    for (const c of this.clients) c.end(true);
-  }
-
-  private ack(id: string, via: Via): void {
-    this.acked.set(id, via);
-    this.onAck(this.acked.size);
-  }
-
-  private runCamera(client: MqttClient, camera: string): Promise<void> {
-    return new Promise((resolve) => {
-      let n = 0;
-      let mine = 0;
-      let closed = false;
-      client.on('error', () => {});
-      client.once('close', () => {
-        closed = true;
-        resolve();
-      });
-      const pump = () => {
-        while (!closed && !this.stopped && mine < MQTT_WINDOW) {
-          const id = `${camera}-${n}`;
-          const payload = reportFor(id, n++, camera, 'mqtt');
-          this.sent.set(id, { via: 'mqtt', camera, payload });
-          mine++;
-          this.inFlight++;
-          client.publish(cameraTopic(camera), payload, { qos: 1 }, (err) => {
-            mine--;
-            this.inFlight--;
-            // The callback without an error is the PUBACK: the gateway's promise of durability.
-            if (!err) this.ack(id, 'mqtt');
-            setImmediate(pump);
-          });
-        }
-      };
-      pump();
-    });
-  }
-
-  private async runHttp(url: string, camera: string, lane: number): Promise<void> {
-    for (let n = lane; !this.stopped; n += HTTP_WINDOW) {
-      const id = `${camera}-${n}`;
-      const payload = reportFor(id, n, camera, 'http');
-      this.sent.set(id, { via: 'http', camera, payload });
-      this.inFlight++;
-      let status: number;
-      try {
-        const res = await fetch(`${url}/threats/report`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: payload,
-        });
-        status = res.status;
-        // 200 is sent only after the commit: count it as acknowledged from the status line on.
-        if (status === 200) this.ack(id, 'http');
-        await res.arrayBuffer().catch(() => undefined);
-      } catch {
-        status = 0; // connection refused or reset: the daemon is gone
-      } finally {
-        this.inFlight--;
-      }
-      if (status !== 200) return;
-    }
-  }
-}
+const LOAD_SHAPE = { cameras: MQTT_CAMERAS, window: MQTT_WINDOW, httpWorkers: HTTP_WORKERS, httpWindow: HTTP_WINDOW };
 
 interface Row {
   incident_id: string;
@@ -194,11 +61,12 @@ describe('durability of acknowledged reports across daemon crashes and stops', (
 
       // Kill on an ack count, not on a timer, while reports are in flight on both transports.
       const KILL_AT = 600;
-      const load = new Load('kill');
+      const load = new Load(new Map(), new Map(), 'kill', LOAD_SHAPE);
       loads.push(load);
       let inFlightAtKill = -1;
       let ackedAtKill = -1;
-      load.onAck = (count) => {
+      load.onAck = () => {
+        const count = load.acked.size;
         if (count >= KILL_AT && inFlightAtKill < 0) {
           inFlightAtKill = load.inFlight;
           ackedAtKill = count;
@@ -318,11 +186,12 @@ describe('durability of acknowledged reports across daemon crashes and stops', (
     const daemon = await Daemon.start(dataDir);
 
     const TERM_AT = 400;
-    const load = new Load('term');
+    const load = new Load(new Map(), new Map(), 'term', LOAD_SHAPE);
     loads.push(load);
     let termAt = 0;
     let inFlightAtTerm = -1;
-    load.onAck = (count) => {
+    load.onAck = () => {
+      const count = load.acked.size;
       if (count >= TERM_AT && termAt === 0) {
         termAt = performance.now();
         inFlightAtTerm = load.inFlight;

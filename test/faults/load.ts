@@ -1,4 +1,4 @@
-// Load for the fault tests: cameras publishing QoS 1 (several in flight each) and HTTP
+// Load for the durability and fault tests: cameras publishing QoS 1 (several in flight each) and HTTP
 // clients posting, recording exactly which incident_ids were acknowledged (PUBACK / 200).
 import Database from 'better-sqlite3';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -57,6 +57,15 @@ export class Load {
     for (let w = 0; w < this.opts.httpWorkers; w++) {
       for (let k = 0; k < this.opts.httpWindow; k++) this.finished.push(this.runHttp(daemon.httpUrl, `${this.prefix}-http-${w}`, k));
     }
+  }
+
+  /** Reports sent and not (yet) acknowledged. */
+  get unacked(): string[] {
+    return [...this.sent.keys()].filter((id) => !this.acked.has(id));
+  }
+
+  countVia(via: Via): number {
+    return [...this.acked.values()].filter((v) => v === via).length;
   }
 
   settled(timeoutMs = 10_000): Promise<void> {
