@@ -82,7 +82,11 @@ fi
 "$NODE" "$PREFIX/dist/bin/safesphere-edge.js" --check-config --config "$ETC/site.yaml"
 
 say "unit $UNIT_DIR/safesphere-edge.service"
-sed -e "s#^ExecStart=/usr/bin/node #ExecStart=$NODE #" "$PREFIX/systemd/safesphere-edge.service" >"$UNIT_DIR/safesphere-edge.service"
+# This host's node, and PREFIX/ETC when they are not the defaults the unit names.
+sed -e "s#^ExecStart=/usr/bin/node #ExecStart=$NODE #" \
+    -e "s#/opt/safesphere-edge#$PREFIX#g" \
+    -e "s#/etc/safesphere-edge#$ETC#g" \
+    "$PREFIX/systemd/safesphere-edge.service" >"$UNIT_DIR/safesphere-edge.service"
 chmod 0644 "$UNIT_DIR/safesphere-edge.service"
 systemctl daemon-reload
 systemctl enable safesphere-edge.service
