@@ -22,6 +22,33 @@ import {
   type ResultInput,
 } from './types.js';
 
+/** What an action message says of its incident, from a stored incident or an open-action row. */
+function incidentView(src: {
+  incident_id: string;
+  threat_level: ThreatLevel;
+  threat_score: number;
+  reported_level: ThreatLevel;
+  camera_id: string | null;
+  timestamp: string;
+  behavior_summary: string | null;
+  weapon_detected: boolean | number;
+  weapon_types: string;
+  people_count: number | null;
+}): ActionMessage['incident'] {
+  return {
+    incident_id: src.incident_id,
+    threat_level: src.threat_level,
+    threat_score: src.threat_score,
+    reported_level: src.reported_level,
+    camera_id: src.camera_id,
+    timestamp: src.timestamp,
+    behavior_summary: src.behavior_summary,
+    weapon_detected: src.weapon_detected === true || src.weapon_detected === 1,
+    weapon_types: JSON.parse(src.weapon_types) as string[],
+    people_count: src.people_count,
+  };
+}
+
 const RETRIED_LEVELS: ReadonlySet<ThreatLevel> = new Set(['HIGH', 'CRITICAL']);
 
 interface Tracked {
@@ -137,32 +164,7 @@ export class ActionTracker implements Omit<AutomationBridge, 'publish'> {
 
   actionPlanned(incident: StoredIncident, action: PlannedAction): void {
     if (this.closed) return;
-    const zones = this.devices.zonesOf(incident.camera_id);
-    const t: Tracked = {
-      id: action.id,
-      type: action.action_type,
-      description: action.description,
-      incident: {
-        incident_id: incident.incident_id,
-        threat_level: incident.threat_level,
-        threat_score: incident.threat_score,
-        reported_level: incident.reported_level,
-        camera_id: incident.camera_id,
-        timestamp: incident.timestamp,
-        behavior_summary: incident.behavior_summary,
-        weapon_detected: incident.weapon_detected,
-        weapon_types: JSON.parse(incident.weapon_types) as string[],
-        people_count: incident.people_count,
-      },
-      zones,
-      receivedAtMs: Date.parse(incident.created_at),
-      state: 'pending',
-      attempts: 0,
-      rounds: 0,
-      deliveredTo: new Set(),
-      timer: null,
-    };
-    this.track(t);
+    this.track(action.id, action.action_type, action.description, incidentView(incident), Date.parse(incident.created_at), 0);
   }
 
   /** Picks up what a previous run left unfinished. */
@@ -177,30 +179,7 @@ export class ActionTracker implements Omit<AutomationBridge, 'publish'> {
         expired++;
         continue;
       }
-      this.track({
-        id: row.id,
-        type: row.action_type,
-        description: row.description,
-        incident: {
-          incident_id: row.incident_id,
-          threat_level: row.threat_level,
-          threat_score: row.threat_score,
-          reported_level: row.reported_level,
-          camera_id: row.camera_id,
-          timestamp: row.timestamp,
-          behavior_summary: row.behavior_summary,
-          weapon_detected: row.weapon_detected === 1,
-          weapon_types: JSON.parse(row.weapon_types) as string[],
-          people_count: row.people_count,
-        },
-        zones: this.devices.zonesOf(row.camera_id),
-        receivedAtMs: row.received_at_ms,
-        state: 'pending',
-        attempts: row.attempts,
-        rounds: 0,
-        deliveredTo: new Set(),
-        timer: null,
-      });
+      this.track(row.id, row.action_type, row.description, incidentView(row), row.received_at_ms, row.attempts);
       resumed++;
     }
     return { resumed, expired };
@@ -216,7 +195,27 @@ export class ActionTracker implements Omit<AutomationBridge, 'publish'> {
 
   // ---- internals -------------------------------------------------------------------------
 
-  private track(t: Tracked): void {
+  private track(
+    id: number,
+    type: string,
+    description: string | null,
+    incident: ActionMessage['incident'],
+    receivedAtMs: number,
+    attempts: number,
+  ): void {
+    const t: Tracked = {
+      id,
+      type,
+      description,
+      incident,
+      zones: this.devices.zonesOf(incident.camera_id),
+      receivedAtMs,
+      state: 'pending',
+      attempts,
+      rounds: 0,
+      deliveredTo: new Set(),
+      timer: null,
+    };
     this.tracked.set(t.id, t);
     this.stats.open = this.tracked.size;
     this.arm(t, this.config.action_timeout_ms);
