@@ -44,7 +44,7 @@ try {
   seedIncidents(gateway.store.database, N, end, 28 * DAY);
   const seedMs = performance.now() - t0;
   gateway.store.database.pragma('optimize');
-  const base = `http://127.0.0.1:${gateway.http.port}`;
+  const base = `http://127.0.0.1:${gateway.get('http')!.port}`;
   const iso = (ms: number) => new Date(ms).toISOString();
   const cases: [string, string][] = [
     ['analysis, 24 h', `/api/analysis?from=${iso(end - DAY)}&to=${iso(end)}`],

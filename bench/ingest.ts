@@ -284,7 +284,7 @@ async function withGateway(
     await gateway.start();
     const { load, server } = await runLoad(makeJob(gateway), recorder);
     probe.cpuAfterMs = calibrate();
-    await gateway.pipeline.drain();
+    await gateway.get('pipeline')!.drain();
     const stored = (gateway.store.database.prepare('SELECT count(*) AS n FROM incidents').get() as { n: number }).n;
     return { name, load, server, stored, counted: counted(gateway), warnings: logs, probe };
   } finally {
@@ -325,9 +325,9 @@ function mqttClosedJob(url: string, tag: string): Job {
   };
 }
 
-const mqttUrl = (g: Gateway) => `mqtt://127.0.0.1:${g.mqtt.port}`;
-const httpUrl = (g: Gateway) => `http://127.0.0.1:${g.http.port}`;
-const mqttAccepted = (g: Gateway) => g.mqtt.counters.accepted;
+const mqttUrl = (g: Gateway) => `mqtt://127.0.0.1:${g.get('broker')!.port}`;
+const httpUrl = (g: Gateway) => `http://127.0.0.1:${g.get('http')!.port}`;
+const mqttAccepted = (g: Gateway) => g.get('broker')!.counters.accepted;
 const statisticsTotal = (g: Gateway) => g.store.statistics().total_incidents;
 
 /** fsync cost of this disk: single-row WAL commits with synchronous=FULL, as the store does. */

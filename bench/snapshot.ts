@@ -107,8 +107,8 @@ async function reportPath(ai: boolean, jpeg: Buffer): Promise<{ p50: number; p99
   }
   await Promise.all(inflight);
   const stored = (await Promise.all(uploads)).filter((status) => status === 200).length;
-  await gw.gateway.snapshots!.settled();
-  if (gw.gateway.opinion) await gw.gateway.opinion.idle();
+  await gw.gateway.get('snapshots')!.settled();
+  await gw.gateway.get('ai')!.opinion?.idle();
   const annotations = (gw.gateway.store.database.prepare('SELECT count(*) AS n FROM annotations').get() as { n: number }).n;
   await gw.stop();
   await fake.close();

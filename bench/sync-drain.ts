@@ -192,7 +192,7 @@ async function gatewayOn(dataDir: string, upstream: Record<string, unknown>): Pr
 
 /** Resolves when the transport has delivered `n` entries (checked after every round). */
 function delivered(gateway: Gateway, name: 'http' | 'mqtt', n: number): Promise<void> {
-  const d = gateway.sync.drainer(name)!;
+  const d = gateway.get('sync')!.drainer(name)!;
   return new Promise((resolve) => {
     if (d.stats.delivered >= n) return resolve();
     const off = d.onRound(() => {
@@ -219,7 +219,7 @@ async function main(): Promise<void> {
     const gw = await gatewayOn(dir, { http: { enabled: true, url: receiverUrl } });
     await delivered(gw, 'http', BACKLOG);
     const seconds = (performance.now() - started) / 1000;
-    const backlog = gw.sync.status(0).transports.http!.backlog.total;
+    const backlog = gw.get('sync')!.status(0).transports.http!.backlog.total;
     await gw.stop();
     rmSync(dir, { recursive: true, force: true });
     const stats = await ask(receiver.proc, { type: 'stats' }, 'stats');
@@ -260,7 +260,7 @@ async function main(): Promise<void> {
   // 3. Ingest throughput, idle versus during an HTTP drain of the backlog.
   const load = await child('load');
   const ingest = async (gw: Gateway, prefix: string) =>
-    ask(load.proc, { type: 'run', url: `http://127.0.0.1:${gw.http.port}`, seconds: SECONDS, connections: 50, prefix }, 'done');
+    ask(load.proc, { type: 'run', url: `http://127.0.0.1:${gw.get('http')!.port}`, seconds: SECONDS, connections: 50, prefix }, 'done');
   // Idle is measured before and after the drain run and averaged: on a shared machine the
   // background load drifts over the minutes this bench takes.
   const idle = async (prefix: string): Promise<number> => {
@@ -277,9 +277,9 @@ async function main(): Promise<void> {
     const dir = tempDir('safesphere-drain-');
     await buildBacklog(dir, BACKLOG, CONSUMER.http);
     const gw = await gatewayOn(dir, { http: { enabled: true, url: receiverUrl } });
-    const before = gw.sync.drainer('http')!.stats.delivered;
+    const before = gw.get('sync')!.drainer('http')!.stats.delivered;
     const r = await ingest(gw, 'DURING');
-    const drained = gw.sync.drainer('http')!.stats.delivered - before;
+    const drained = gw.get('sync')!.drainer('http')!.stats.delivered - before;
     const rate = r.acked / r.seconds;
     await gw.stop();
     rmSync(dir, { recursive: true, force: true });

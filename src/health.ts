@@ -1,4 +1,4 @@
-// Each component reports its own state; /health shows them all and answers 503
+// Each module reports its own state (Module.health); /health shows them all and answers 503
 // when any is down.
 export type ComponentState = 'up' | 'degraded' | 'down';
 
@@ -7,22 +7,24 @@ export interface ComponentHealth {
   [detail: string]: unknown;
 }
 
-export type HealthCheck = () => ComponentHealth;
+/** A module's health entries, keyed as /health shows them. */
+export type HealthSource = () => Record<string, ComponentHealth>;
 
 export class HealthRegistry {
-  private readonly checks = new Map<string, HealthCheck>();
+  private readonly sources: { owner: string; read: HealthSource }[] = [];
 
-  register(name: string, check: HealthCheck): void {
-    this.checks.set(name, check);
+  /** `owner` names the entry shown when the source itself throws. */
+  add(owner: string, read: HealthSource): void {
+    this.sources.push({ owner, read });
   }
 
   snapshot(): { status: 'healthy' | 'degraded' | 'unhealthy'; components: Record<string, ComponentHealth> } {
     const components: Record<string, ComponentHealth> = {};
-    for (const [name, check] of this.checks) {
+    for (const { owner, read } of this.sources) {
       try {
-        components[name] = check();
+        Object.assign(components, read());
       } catch (err) {
-        components[name] = { status: 'down', error: (err as Error).message };
+        components[owner] = { status: 'down', error: (err as Error).message };
       }
     }
     const states = Object.values(components).map((c) => c.status);

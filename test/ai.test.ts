@@ -118,7 +118,7 @@ describe('Gemini second opinion with actions carried out by Node-RED', () => {
 
   it('backs off exponentially on 429 and then succeeds', async () => {
     fake.queue.push({ kind: 'status', status: 429 }, { kind: 'status', status: 429 }, { kind: 'json', value: confirmed });
-    const before = gw.gateway.opinion!.counters.rate_limited;
+    const before = gw.gateway.get('ai')!.opinion!.counters.rate_limited;
     const stored = annotationStored(gw, 'INC_AI_429');
     await incidentWithSnapshot(gw, 'INC_AI_429');
     await stored;
@@ -127,26 +127,26 @@ describe('Gemini second opinion with actions carried out by Node-RED', () => {
     // Equal jitter: the first wait is 50..100 ms, the second 100..200 ms.
     expect(calls[1]!.at - calls[0]!.at).toBeGreaterThanOrEqual(45);
     expect(calls[2]!.at - calls[1]!.at).toBeGreaterThanOrEqual(95);
-    expect(gw.gateway.opinion!.counters.rate_limited - before).toBe(2);
+    expect(gw.gateway.get('ai')!.opinion!.counters.rate_limited - before).toBe(2);
   });
 
   it('times out a request that gets no answer, then retries', async () => {
     fake.queue.push({ kind: 'hang' }, { kind: 'json', value: confirmed });
-    const before = gw.gateway.opinion!.counters.timeouts;
+    const before = gw.gateway.get('ai')!.opinion!.counters.timeouts;
     const stored = annotationStored(gw, 'INC_AI_SLOW');
     await incidentWithSnapshot(gw, 'INC_AI_SLOW');
     await stored;
     const calls = fake.calls.filter((c) => c.text.includes('INC_AI_SLOW'));
     expect(calls).toHaveLength(2);
     expect(calls[1]!.at - calls[0]!.at).toBeGreaterThanOrEqual(600); // ai.timeout_ms
-    expect(gw.gateway.opinion!.counters.timeouts - before).toBe(1);
+    expect(gw.gateway.get('ai')!.opinion!.counters.timeouts - before).toBe(1);
   });
 
   it('asks nothing for incidents below ai.min_level', async () => {
     const calls = fake.calls.length;
     await incidentWithSnapshot(gw, 'INC_AI_LOW', { threat_level: 'MEDIUM', threat_score: 0.5, weapon_detected: false, weapon_types: [], is_critical: false });
-    await gw.gateway.snapshots!.settled();
-    await gw.gateway.opinion!.idle();
+    await gw.gateway.get('snapshots')!.settled();
+    await gw.gateway.get('ai')!.opinion!.idle();
     expect(fake.calls.length).toBe(calls);
     expect((await getJson(`${gw.httpUrl}/incidents/INC_AI_LOW`)).body.annotations).toEqual([]);
   });
@@ -164,10 +164,10 @@ describe('offline queue, budget, privacy and chat (no Node-RED)', () => {
     const gw = await startGateway({ scoring: { enabled: false }, ai: aiConfig(fake, { queue_max: 2, send_images: false, backoff_base_ms: 50, backoff_max_ms: 100 }) });
     try {
       await incidentWithSnapshot(gw, 'INC_OFF_1');
-      await expect.poll(() => gw.gateway.opinion!.isOffline, { timeout: 5000, interval: 10 }).toBe(true);
+      await expect.poll(() => gw.gateway.get('ai')!.opinion!.isOffline, { timeout: 5000, interval: 10 }).toBe(true);
       for (const id of ['INC_OFF_2', 'INC_OFF_3', 'INC_OFF_4']) await incidentWithSnapshot(gw, id);
-      await gw.gateway.snapshots!.settled();
-      expect(gw.gateway.opinion!.counters.dropped_queue_full).toBe(2);
+      await gw.gateway.get('snapshots')!.settled();
+      expect(gw.gateway.get('ai')!.opinion!.counters.dropped_queue_full).toBe(2);
       expect(gw.logs.lines.filter((l) => l.msg === 'AI queue full; oldest request dropped').map((l) => l.dropped)).toEqual(['INC_OFF_1', 'INC_OFF_2']);
       expect((await getJson(`${gw.httpUrl}/health`)).body.components.ai).toMatchObject({ status: 'degraded', online: false, queue: 2 });
       // Offline attempts never reached Gemini: they cost no budget and no per-incident cap.
@@ -177,7 +177,7 @@ describe('offline queue, budget, privacy and chat (no Node-RED)', () => {
       const a = annotationStored(gw, 'INC_OFF_3');
       const b = annotationStored(gw, 'INC_OFF_4');
       await Promise.all([a, b]);
-      expect(gw.gateway.opinion!.isOffline).toBe(false);
+      expect(gw.gateway.get('ai')!.opinion!.isOffline).toBe(false);
       const answered = fake.calls.filter((c) => c.body.generationConfig?.responseSchema && !c.text.includes('INC_OFF_1') && !c.text.includes('INC_OFF_2'));
       expect(answered.length).toBeGreaterThanOrEqual(2);
       // Privacy: telemetry only.
@@ -221,13 +221,13 @@ describe('offline queue, budget, privacy and chat (no Node-RED)', () => {
         await stored;
       }
       await incidentWithSnapshot(gw, 'INC_B3');
-      await gw.gateway.snapshots!.settled();
-      await gw.gateway.opinion!.idle();
+      await gw.gateway.get('snapshots')!.settled();
+      await gw.gateway.get('ai')!.opinion!.idle();
       expect(fake.calls.length - calls).toBe(2);
-      expect(gw.gateway.opinion!.counters.skipped_budget).toBe(1);
+      expect(gw.gateway.get('ai')!.opinion!.counters.skipped_budget).toBe(1);
       expect(gw.logs.lines.some((l) => l.msg === 'AI daily budget spent; no more Gemini requests today')).toBe(true);
       expect((await getJson(`${gw.httpUrl}/health`)).body.components.ai.budget_left_today).toBe(0);
-      const answer = await gw.gateway.chat.answer('what happened at cam-1 today?');
+      const answer = await gw.gateway.get('ai')!.chat!.answer('what happened at cam-1 today?');
       expect(answer).toMatchObject({ ai: false, error: 'budget_exhausted' });
       expect(fake.calls.length - calls).toBe(2);
     } finally {
@@ -284,7 +284,7 @@ describe('offline queue, budget, privacy and chat (no Node-RED)', () => {
       expect(answer.ai).toBe(false);
       expect(answer.text).toMatch(/^AI is not configured on this gateway \(ai\.enabled is false\)/);
       expect(answer.citations).toEqual(['INC_NOAI']);
-      expect(gw.gateway.opinion).toBeNull();
+      expect(gw.gateway.get('ai')!.opinion).toBeNull();
     } finally {
       await gw.stop();
     }

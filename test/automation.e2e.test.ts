@@ -119,7 +119,7 @@ describe('actions carried out by the default Node-RED flows', () => {
 
   it('loses no action when the flows are redeployed while actions are in flight', async () => {
     const password = /^password:\s*(\S+)/m.exec(readFileSync(`${gw.dataDir}/node-red-admin-password`, 'utf8'))![1]!;
-    const editor = `http://127.0.0.1:${gw.gateway.automation!.nodeRed.port}`;
+    const editor = `http://127.0.0.1:${gw.gateway.get('automation')!.nodeRed.port}`;
     const token = await fetch(`${editor}/auth/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

@@ -136,11 +136,11 @@ describe('WebSocket feeds', () => {
     // The client stops reading; 20,000 incidents (about 9 MB of feed) arrive at once.
     (slow.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
     seedIncidents(gw.gateway.store.database, 20_000, Date.now(), 3_600_000, 11);
-    gw.gateway.operations.feed.wake();
+    gw.gateway.get('operations')!.feed.wake();
     await new Promise((r) => setTimeout(r, 1000));
-    expect(gw.gateway.operations.feed.stats.paused).toBeGreaterThanOrEqual(1);
+    expect(gw.gateway.get('operations')!.feed.stats.paused).toBeGreaterThanOrEqual(1);
     // What the server holds for it stays near the 64 KiB limit, not 9 MB.
-    const serverSide = [...(gw.gateway.operations.feed as unknown as { clients: Set<{ socket: WebSocket; cursor: number }> }).clients];
+    const serverSide = [...(gw.gateway.get('operations')!.feed as unknown as { clients: Set<{ socket: WebSocket; cursor: number }> }).clients];
     const held = serverSide.find((c) => c.cursor < head + 20_000)!;
     expect(held.socket.bufferedAmount).toBeLessThan(64 * 1024 + 8 * 1024);
     (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();

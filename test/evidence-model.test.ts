@@ -252,7 +252,7 @@ describe('detections through the gateway', () => {
     await postJson(`${gw.httpUrl}/threats/report`, seedReport({ incident_id: 'INC_DET' }));
     const img = await scene(800, 400, [{ x: 300, y: 100, size: 100, rgb: { r: 255, g: 0, b: 0 } }]);
     expect((await uploadSnapshot(gw.httpUrl, 'INC_DET', img)).status).toBe(200);
-    await gw.gateway.snapshots!.settled();
+    await gw.gateway.get('snapshots')!.settled();
     const { body } = await getJson(`${gw.httpUrl}/incidents/INC_DET`);
     expect(body.detections).toMatchObject({ model: expect.stringMatching(/^tiny\.onnx@[0-9a-f]{12}$/), boxes: [{ label: 'person', box: [300, 100, 400, 200] }] });
     expect(body.detections.person_conf).toBeGreaterThan(0.99);

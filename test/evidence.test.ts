@@ -207,8 +207,8 @@ describe('evidence snapshots', () => {
     for (const id of ['H1', 'H2', 'H3', 'H4']) expect((await uploadSnapshot(gw.httpUrl, `INC_${id}`, await solidImage('jpeg', 20, 21 + id.length))).body.status).toBe('held');
     const dropped = gw.logs.lines.filter((l) => l.msg === 'held snapshot dropped' && String(l.reason).includes('full'));
     expect(dropped.map((l) => l.incident_id)).toEqual(['INC_H1']);
-    expect(gw.gateway.snapshots!.isHeld('INC_H1')).toBe(false);
-    expect(gw.gateway.snapshots!.isHeld('INC_H4')).toBe(true);
+    expect(gw.gateway.get('snapshots')!.isHeld('INC_H1')).toBe(false);
+    expect(gw.gateway.get('snapshots')!.isHeld('INC_H4')).toBe(true);
   });
 
   it('keeps evidence: the same bytes again are a duplicate, different bytes a 409', async () => {
@@ -264,7 +264,7 @@ describe('evidence snapshots', () => {
     await other.publishAsync('safesphere/cameras/cam-other/snapshots/INC_VIA_MQTT', await solidImage('jpeg', 10, 10), { qos: 1 });
     expect((await rejectAfter(from, 'safesphere/gateway/rejects/cam-other')).error.code).toBe('SNAPSHOT_CONFLICT');
     await other.endAsync();
-    expect(gw.gateway.mqtt.snapshotCounters.accepted).toBe(1);
+    expect(gw.gateway.get('broker')!.snapshotCounters.accepted).toBe(1);
   });
 
   it('shows the evidence counters in /health', async () => {

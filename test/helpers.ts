@@ -56,8 +56,8 @@ export async function startGateway(
     config,
     dataDir,
     logs,
-    httpUrl: `http://127.0.0.1:${gateway.http.port}`,
-    mqttUrl: `mqtt://127.0.0.1:${gateway.mqtt.port}`,
+    httpUrl: `http://127.0.0.1:${gateway.get('http')!.port}`,
+    mqttUrl: `mqtt://127.0.0.1:${gateway.get('broker')!.port}`,
     async stop() {
       await gateway.stop();
       if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });

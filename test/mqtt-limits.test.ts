@@ -15,7 +15,7 @@ describe('MQTT packet size guard', () => {
     const closed = new Promise<void>((resolve) => flooder.once('close', () => resolve()));
     flooder.publish('safesphere/cameras/flooder/threats', Buffer.alloc(600 * 1024, 0x20), { qos: 1 });
     await closed;
-    expect(gw.gateway.mqtt.counters.oversize).toBe(1);
+    expect(gw.gateway.get('broker')!.counters.oversize).toBe(1);
     flooder.end(true);
   });
 
@@ -27,7 +27,7 @@ describe('MQTT packet size guard', () => {
     await camera.publishAsync('safesphere/cameras/cam-ok/threats', JSON.stringify(seedReport({ incident_id: 'INC_SMALL' })), { qos: 1 });
     expect((await getJson(`${gw.httpUrl}/incidents/INC_BIG_OK`)).status).toBe(200);
     expect((await getJson(`${gw.httpUrl}/incidents/INC_SMALL`)).status).toBe(200);
-    expect(gw.gateway.mqtt.counters.oversize).toBe(1);
+    expect(gw.gateway.get('broker')!.counters.oversize).toBe(1);
     await camera.endAsync();
   });
 });

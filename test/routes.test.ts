@@ -20,7 +20,7 @@ describe('safe routes', () => {
       nodered: { enabled: true, host: '127.0.0.1', port: 0 },
     });
     // A flow node of our own, registered like the shipped `safesphere action` node does.
-    gw.gateway.automation!.tracker.registerActionNode({
+    gw.gateway.get('automation')!.tracker.registerActionNode({
       id: 'test-safe-route',
       filter: { types: ['safe_route'], levels: [], cameras: [], zones: [] },
       deliver: (m) => delivered.push(m),

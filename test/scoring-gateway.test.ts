@@ -297,7 +297,7 @@ describe('hot swap', () => {
       // Retrain with another seed into a staging dir, then rename the pair in.
       const next = train({ seed: 99, priorSamples: 3000, config: gw.config, dbFile: null, outDir: staging, producerVersion: 'test' });
       expect(next.manifest.version).not.toBe(before);
-      const swapped = gw.gateway.rescorer!.nextLoad();
+      const swapped = gw.gateway.get('rescorer')!!.nextLoad();
       renameSync(join(staging, 'rescorer.onnx'), join(modelDir, 'rescorer.onnx'));
       renameSync(join(staging, 'rescorer.json'), join(modelDir, 'rescorer.json'));
       await until(async () => (await getJson(`${gw.httpUrl}/model`)).body.active.version === next.manifest.version, 'the new model');
@@ -306,7 +306,7 @@ describe('hot swap', () => {
       await until(() => acked.size > atSwap + 200, 'load after the swap');
 
       // An invalid pair (truncated ONNX) is refused; the new model stays, with a health note.
-      const refused = gw.gateway.rescorer!.nextLoad();
+      const refused = gw.gateway.get('rescorer')!!.nextLoad();
       mkdirSync(staging, { recursive: true });
       writeFileSync(join(staging, 'rescorer.onnx'), Buffer.from(next.onnx).subarray(0, 100));
       renameSync(join(staging, 'rescorer.onnx'), join(modelDir, 'rescorer.onnx'));

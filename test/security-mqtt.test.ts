@@ -85,7 +85,7 @@ describe('MQTT accounts and ACLs (anonymous loopback off)', () => {
   let port: string;
   beforeAll(async () => {
     gw = await startGateway({ mqtt: { host: '127.0.0.1', port: 0, accounts, allow_anonymous_loopback: false } }, { scorer: new ReportedLevelScorer() });
-    port = String(gw.gateway.mqtt.port);
+    port = String(gw.gateway.get('broker')!.port);
   });
   afterAll(() => gw.stop());
 
@@ -131,7 +131,7 @@ describe('MQTT accounts and ACLs (anonymous loopback off)', () => {
     await new Promise((r) => setTimeout(r, 200));
     expect(await stored(gw, 'MQ_SPOOF_JS')).toBe(false);
     expect(seen.filter((t) => t.startsWith('safesphere/cameras/cam-2'))).toEqual([]);
-    expect(gw.gateway.mqtt.security!.counters.denied_publishes).toBeGreaterThanOrEqual(2);
+    expect(gw.gateway.get('broker')!.security!.counters.denied_publishes).toBeGreaterThanOrEqual(2);
     await watcher.endAsync();
   });
 
@@ -157,7 +157,7 @@ describe('MQTT accounts and ACLs (anonymous loopback off)', () => {
     const granted = await grants(siren, ['safesphere/sirens/siren-1/set', 'safesphere/sirens/siren-2/set', 'safesphere/sirens/#']);
     expect(granted).toEqual([1, 128, 128]);
     const got = new Promise<string>((resolve) => siren.once('message', (_t, p) => resolve(p.toString())));
-    await gw.gateway.mqtt.publish({ topic: 'safesphere/sirens/siren-1/set', payload: Buffer.from('{"state":"ON"}'), qos: 1, retain: false });
+    await gw.gateway.get('broker')!.publish({ topic: 'safesphere/sirens/siren-1/set', payload: Buffer.from('{"state":"ON"}'), qos: 1, retain: false });
     expect(await got).toBe('{"state":"ON"}');
     siren.on('error', () => {});
     siren.publish('safesphere/cameras/cam-1/threats', report('MQ_SIREN'), { qos: 1 });
@@ -167,7 +167,7 @@ describe('MQTT accounts and ACLs (anonymous loopback off)', () => {
     // mosquitto_sub as the siren on its own topic: granted (it waits for one message).
     const sub = run('mosquitto_sub', ['-h', '127.0.0.1', '-p', port, '-u', 'siren-1', '-P', PASSWORDS['siren-1'], '-t', 'safesphere/sirens/siren-1/set', '-C', '1', '-W', '5']);
     await new Promise((r) => setTimeout(r, 500));
-    await gw.gateway.mqtt.publish({ topic: 'safesphere/sirens/siren-1/set', payload: Buffer.from('OFF'), qos: 1, retain: false });
+    await gw.gateway.get('broker')!.publish({ topic: 'safesphere/sirens/siren-1/set', payload: Buffer.from('OFF'), qos: 1, retain: false });
     const res = await sub;
     expect(res.code, res.stderr).toBe(0);
     expect(res.stdout.trim()).toBe('OFF');
@@ -210,7 +210,7 @@ describe('anonymous on loopback (default on)', () => {
   it("lets a newcomer's mosquitto_pub on the gateway itself report", async () => {
     const gw = await startGateway({}, { scorer: new ReportedLevelScorer() });
     try {
-      const pub = await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(gw.gateway.mqtt.port), '-q', '1', '-t', 'safesphere/cameras/cam-9/threats', '-m', report('MQ_LOOP')]);
+      const pub = await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(gw.gateway.get('broker')!.port), '-q', '1', '-t', 'safesphere/cameras/cam-9/threats', '-m', report('MQ_LOOP')]);
       expect(pub.code, pub.stderr).toBe(0);
       expect(await stored(gw, 'MQ_LOOP')).toBe(true);
       expect(gw.logs.lines.some((l) => String(l.msg).includes('anonymous clients allowed from loopback only'))).toBe(true);

@@ -18,7 +18,7 @@ describe('every HTTP route declares a role', () => {
   afterAll(() => gw.stop());
 
   it('lists the routes, and none lacks a role', () => {
-    const routes = gw.gateway.http.routes;
+    const routes = gw.gateway.get('http')!.routes;
     expect(routes.length).toBeGreaterThan(15);
     for (const url of ['/threats/report', '/incidents', '/health', '/sync/incidents', '/docs']) {
       expect(routes.some((r) => r.url === url), url).toBe(true);
@@ -30,7 +30,7 @@ describe('every HTTP route declares a role', () => {
 
   it('only /health (and what the list below names) is public', () => {
     const PUBLIC_OK = [/^\/health$/, /^\/$/, /^\/dashboard\//];
-    const open = gw.gateway.http.routes.filter((r) => r.role === 'public' && !PUBLIC_OK.some((p) => p.test(r.url)));
+    const open = gw.gateway.get('http')!.routes.filter((r) => r.role === 'public' && !PUBLIC_OK.some((p) => p.test(r.url)));
     expect(open.map((r) => `${r.method} ${r.url}`)).toEqual([]);
   });
 });

@@ -65,23 +65,23 @@ describe.skipIf(!haveOpenssl)('TLS listeners', () => {
   });
 
   it('serves the API over HTTPS, verified against the configured certificate', async () => {
-    const { status, body } = await httpsJson(`https://127.0.0.1:${gw.gateway.http.port}/health`, ca);
+    const { status, body } = await httpsJson(`https://127.0.0.1:${gw.gateway.get('http')!.port}/health`, ca);
     expect(status).toBe(200);
     expect(body.components.db.status).toBe('up');
   });
 
   it('takes reports over mqtts:// (8883-style listener) and wss:// (MQTT over WebSocket)', async () => {
-    const viaTls = await mqtt.connectAsync(`mqtts://127.0.0.1:${gw.gateway.mqtt.tlsPort}`, { ca, reconnectPeriod: 0 });
+    const viaTls = await mqtt.connectAsync(`mqtts://127.0.0.1:${gw.gateway.get('broker')!.tlsPort}`, { ca, reconnectPeriod: 0 });
     await viaTls.publishAsync('safesphere/cameras/cam-tls/threats', JSON.stringify(seedReport({ incident_id: 'TLS_1' })), { qos: 1 });
     await viaTls.endAsync();
-    const viaWs = await mqtt.connectAsync(`wss://127.0.0.1:${gw.gateway.mqtt.wsPort}/mqtt`, { ca, reconnectPeriod: 0 } as mqtt.IClientOptions);
+    const viaWs = await mqtt.connectAsync(`wss://127.0.0.1:${gw.gateway.get('broker')!.wsPort}/mqtt`, { ca, reconnectPeriod: 0 } as mqtt.IClientOptions);
     await viaWs.publishAsync('safesphere/cameras/cam-ws/threats', JSON.stringify(seedReport({ incident_id: 'WSS_1' })), { qos: 1 });
     await viaWs.endAsync();
-    for (const id of ['TLS_1', 'WSS_1']) expect((await httpsJson(`https://127.0.0.1:${gw.gateway.http.port}/incidents/${id}`, ca)).status).toBe(200);
+    for (const id of ['TLS_1', 'WSS_1']) expect((await httpsJson(`https://127.0.0.1:${gw.gateway.get('http')!.port}/incidents/${id}`, ca)).status).toBe(200);
   });
 
   it('serves the Node-RED editor over HTTPS', async () => {
-    const port = gw.gateway.automation!.nodeRed.port;
+    const port = gw.gateway.get('automation')!.nodeRed.port;
     expect(await peerCn(port)).toBe('gw-one');
   });
 
@@ -90,12 +90,12 @@ describe.skipIf(!haveOpenssl)('TLS listeners', () => {
     renameSync(next.cert, join(dir, 'gw-one.crt'));
     renameSync(next.key, join(dir, 'gw-one.key'));
     expect(gw.gateway.reload().tls).toBe(true);
-    for (const port of [gw.gateway.http.port, gw.gateway.mqtt.tlsPort, gw.gateway.mqtt.wsPort, gw.gateway.automation!.nodeRed.port]) {
+    for (const port of [gw.gateway.get('http')!.port, gw.gateway.get('broker')!.tlsPort, gw.gateway.get('broker')!.wsPort, gw.gateway.get('automation')!.nodeRed.port]) {
       expect(await peerCn(port)).toBe('gw-two');
     }
     execFileSync('sh', ['-c', `echo garbage > ${join(dir, 'gw-one.key')}`]);
     expect(gw.gateway.reload().tls).toBe(false);
-    expect(await peerCn(gw.gateway.http.port)).toBe('gw-two');
+    expect(await peerCn(gw.gateway.get('http')!.port)).toBe('gw-two');
     expect(gw.logs.lines.some((l) => l.msg === 'tls reload failed; keeping the current certificate')).toBe(true);
   });
 });

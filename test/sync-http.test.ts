@@ -86,7 +86,7 @@ describe('upstream sync: HTTP push', () => {
     cleanup.push(() => receiver.stop());
     // Small batches, so the order across batches (the outbox query) matters, not just within one.
     const gw = await setup(upstream(receiver.url, { batch_size: 8 }));
-    const sync = gw.gateway.sync;
+    const sync = gw.gateway.get('sync')!;
 
     const ids = await report(gw, 'DOWN', 60);
     await whenRound(sync, () => sync.drainer('http')!.stats.consecutive_failures >= 2);
@@ -139,7 +139,7 @@ describe('upstream sync: HTTP push', () => {
     const gw = await setup(upstream(receiver.url, { batch_size: 32 }, { timeout_ms: 300, concurrency: 4 }));
     const ids = await report(gw, 'FAULT', 120, undefined, 6);
     await receiver.waitFor(() => receiver.keys().size === 120, 25_000, 'all 120 incidents');
-    await whenRound(gw.gateway.sync, () => gw.gateway.sync.status(0).transports.http!.backlog.total === 0);
+    await whenRound(gw.gateway.get('sync')!, () => gw.gateway.get('sync')!.status(0).transports.http!.backlog.total === 0);
 
     expect(Object.values(injected).every((n) => n > 0)).toBe(true);
     const keys = receiver.keys();
@@ -149,8 +149,8 @@ describe('upstream sync: HTTP push', () => {
     expect(duplicates).toBeLessThanOrEqual(injected.acceptThenReset);
     expect([...keys.values()].every((n) => n <= 2)).toBe(true);
     expectLaneOrder(receiver.accepted, ids);
-    expect(gw.gateway.sync.status(0).transports.http!.poisoned).toBe(0);
-    expect(gw.gateway.sync.drainer('http')!.stats.failures).toBeGreaterThan(0);
+    expect(gw.gateway.get('sync')!.status(0).transports.http!.poisoned).toBe(0);
+    expect(gw.gateway.get('sync')!.drainer('http')!.stats.failures).toBeGreaterThan(0);
   });
 
   it('poisons only the entry a 400 refuses: kept, listed, not retried, and requeued on request', async () => {
@@ -167,7 +167,7 @@ describe('upstream sync: HTTP push', () => {
     const gw = await setup({ ...upstream(receiver.url), sync: { token: 's3cret' } });
     await report(gw, 'POISON', 10, () => 'HIGH', 1);
     await receiver.waitFor(() => receiver.keys().size === 9, 10_000, 'the 9 good incidents');
-    const sync = gw.gateway.sync;
+    const sync = gw.gateway.get('sync')!;
     await whenRound(sync, () => sync.status(0).transports.http!.backlog.total === 0);
     // A later entry of the same camera went on after the poisoned one.
     expect(receiver.accepted.map((r) => r.incidentId)).toContain('POISON_9');
@@ -204,7 +204,7 @@ describe('upstream sync: HTTP push', () => {
     await receiver.waitFor(() => receiver.keys().size === 1);
     expect(attempts).toHaveLength(2);
     expect(attempts[1]! - attempts[0]!).toBeGreaterThanOrEqual(950); // retry_base_ms is 10: the header set the wait
-    expect(gw.gateway.sync.drainer('http')!.stats.last_error).toBe('HTTP 429');
+    expect(gw.gateway.get('sync')!.drainer('http')!.stats.last_error).toBe('HTTP 429');
   });
 
   it('treats 401 as a credentials problem to retry, not as a poisoned entry, and sends the configured token', async () => {
@@ -215,7 +215,7 @@ describe('upstream sync: HTTP push', () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'token'), 'wrong\n');
     const gw = await setup(upstream(receiver.url, {}, { token_file: join(dir, 'token') }));
-    const sync = gw.gateway.sync;
+    const sync = gw.gateway.get('sync')!;
     await report(gw, 'AUTH', 3);
     await whenRound(sync, () => sync.drainer('http')!.stats.consecutive_failures >= 2);
     expect(sync.status(0).transports.http).toMatchObject({ poisoned: 0, backlog: { total: 3 } });
@@ -249,7 +249,7 @@ describe('upstream sync: HTTP push', () => {
 
     const third = await setup(overrides, dataDir);
     await receiver.waitFor(() => receiver.keys().size === 200, 20_000, 'all 200 after the restart');
-    await whenRound(third.gateway.sync, () => third.gateway.sync.status(0).transports.http!.backlog.total === 0);
+    await whenRound(third.gateway.get('sync')!, () => third.gateway.get('sync')!.status(0).transports.http!.backlog.total === 0);
     expect(receiver.accepted.length).toBe(200); // not one duplicate, even before collapsing by key
     expect(new Set(receiver.accepted.map((r) => r.incidentId))).toEqual(new Set(ids));
   });
@@ -269,7 +269,7 @@ describe('upstream sync: HTTP push', () => {
     store.database.transaction(() => {
       store.enqueueOutbox('snapshot', 'SNAP_0', { payload: { path: 'snapshots/SNAP_0.jpg', bytes: jpeg.length, sha256: 'x' } });
     })();
-    const label = gw.gateway.labels.add({ incidentId: 'SNAP_0', label: 'confirmed', by: 'operator-1', note: 'seen on camera' });
+    const label = gw.gateway.get('labels')!.add({ incidentId: 'SNAP_0', label: 'confirmed', by: 'operator-1', note: 'seen on camera' });
     expect(label).not.toBeNull();
 
     await receiver.waitFor(() => receiver.accepted.length === 4, 10_000, 'upload, snapshot ref and label');

@@ -82,7 +82,7 @@ describe('upstream sync: MQTT bridge to a real Mosquitto', () => {
       expect(res.status).toBe(200);
       ids.push(id);
     }
-    const sync = gw.gateway.sync;
+    const sync = gw.gateway.get('sync')!;
     expect(sync.status(0).transports.mqtt).toMatchObject({ connected: false, backlog: { total: 200, CRITICAL: 50 } });
 
     await broker.start();

@@ -82,7 +82,7 @@ describe('sync pull API', () => {
 
   it('shows a later change (a label) as a new entry after the cursor', async () => {
     const last = (await get(`${gw.httpUrl}/sync/status`, {})).body.last_seq;
-    gw.gateway.labels.add({ incidentId: 'PULL_1', label: 'false_alarm', by: 'op' });
+    gw.gateway.get('labels')!.add({ incidentId: 'PULL_1', label: 'false_alarm', by: 'op' });
     const { body } = await get(`${gw.httpUrl}/sync/incidents?after=${last}`);
     expect(body.incidents).toHaveLength(1);
     expect(body.incidents[0]).toMatchObject({ incident_id: 'PULL_1', sync: { kind: 'label', version: 1 } });

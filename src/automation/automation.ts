@@ -9,7 +9,7 @@ import type { Store } from '../store/store.js';
 import { ActionStore } from './action-store.js';
 import { DeviceMap, type Zone } from './devices.js';
 import { NodeRedHost } from './node-red-host.js';
-import { ActionTracker } from './tracker.js';
+import { ActionTracker, type RouteProvider } from './tracker.js';
 import type { AutomationBridge, BrokerAccess, PublishOptions } from './types.js';
 
 /** Topics a flow may not publish to through the bridge: wildcards, and broker internals. */
@@ -17,6 +17,13 @@ function checkPublishTopic(topic: string): void {
   if (typeof topic !== 'string' || topic.length === 0 || topic.length > 512) throw new Error('msg.topic must be a non-empty topic');
   if (/[+#\u0000]/.test(topic)) throw new Error(`topic "${topic}" may not contain + # or NUL`);
   if (topic.startsWith('$')) throw new Error(`topic "${topic}" is reserved`);
+}
+
+export interface AutomationOptions {
+  /** The safe route a safe_route action carries (site operations). */
+  routeProvider?: RouteProvider;
+  /** Builds the editor's server (HTTPS when tls.nodered is on). */
+  editorServer?: ConstructorParameters<typeof NodeRedHost>[6];
 }
 
 export class Automation {
@@ -33,9 +40,10 @@ export class Automation {
     private readonly bus: EventBus,
     broker: BrokerAccess,
     private readonly log: Logger,
+    options: AutomationOptions = {},
   ) {
     this.actionStore = new ActionStore(() => store.database, log);
-    this.tracker = new ActionTracker(config.automation, new DeviceMap(config.devices, zones), this.actionStore, bus, log);
+    this.tracker = new ActionTracker(config.automation, new DeviceMap(config.devices, zones), this.actionStore, bus, log, options.routeProvider ?? null);
     const tracker = this.tracker;
     const bridge: AutomationBridge = {
       registerActionNode: (handle) => tracker.registerActionNode(handle),
@@ -49,8 +57,14 @@ export class Automation {
         });
       },
     };
-    this.nodeRed = new NodeRedHost(config.nodered, config.data_dir, broker, bridge, log.child({ subsystem: 'node-red' }), (running) =>
-      tracker.setFlowsRunning(running),
+    this.nodeRed = new NodeRedHost(
+      config.nodered,
+      config.data_dir,
+      broker,
+      bridge,
+      log.child({ subsystem: 'node-red' }),
+      (running) => tracker.setFlowsRunning(running),
+      options.editorServer,
     );
     // Listen from construction: reports can arrive while Node-RED boots, and their
     // actions must wait as pending rather than be missed. (Subscribing is not I/O.)

@@ -103,8 +103,6 @@ export class NodeRedHost {
   private running = false;
   private flowListeners: { stopping: () => void; started: () => void } | null = null;
   readonly paths: NodeRedPaths;
-  /** Builds the editor's server; the gateway swaps in an HTTPS one when tls.nodered is on (src/security/tls.ts). */
-  serverFactory: (app: ReturnType<typeof express>) => Server = (app) => createServer(app);
 
   constructor(
     private readonly config: GatewayConfig['nodered'],
@@ -114,6 +112,8 @@ export class NodeRedHost {
     private readonly log: Logger,
     /** Told when flows stop for a deploy (false) and when they run again (true). */
     private readonly onFlowsRunning: (running: boolean) => void = () => {},
+    /** Builds the editor's server: an HTTPS one when tls.nodered is on (src/automation/module.ts). */
+    private readonly serverFactory: (app: ReturnType<typeof express>) => Server = (app) => createServer(app),
   ) {
     this.paths = nodeRedPaths(dataDir);
   }

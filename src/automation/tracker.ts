@@ -76,6 +76,8 @@ export interface TrackerStats {
   last_timeout_at: number | null;
 }
 
+export type RouteProvider = (zones: readonly string[], incident: ActionMessage['incident']) => unknown;
+
 export class ActionTracker implements Omit<AutomationBridge, 'publish'> {
   private readonly actionNodes = new Map<string, ActionNodeHandle>();
   private readonly incidentNodes = new Map<string, IncidentNodeHandle>();
@@ -87,15 +89,14 @@ export class ActionTracker implements Omit<AutomationBridge, 'publish'> {
    */
   private flowsRunning = false;
   readonly stats: TrackerStats = { open: 0, succeeded: 0, failed: 0, timed_out: 0, redispatched: 0, last_timeout_at: null };
-  /** Site operations' safe-route guidance: a safe_route action's message carries its result. */
-  private routeProvider: ((zones: readonly string[], incident: ActionMessage['incident']) => unknown) | null = null;
-
   constructor(
     private readonly config: GatewayConfig['automation'],
     private readonly devices: DeviceMap,
     private readonly actions: ActionStore,
     private readonly bus: EventBus,
     private readonly log: Logger,
+    /** Site operations' safe-route guidance: a safe_route action's message carries its result. */
+    private readonly routeProvider: RouteProvider | null = null,
   ) {}
 
   // ---- the bridge the SafeSphere nodes use ------------------------------------------
@@ -137,10 +138,6 @@ export class ActionTracker implements Omit<AutomationBridge, 'publish'> {
   // ---- the gateway side ----------------------------------------------------------------
 
   /** Sets what a `safe_route` action's message carries as `route` (computed at each dispatch). */
-  setRouteProvider(provider: (zones: readonly string[], incident: ActionMessage['incident']) => unknown): void {
-    this.routeProvider = provider;
-  }
-
   /** Action types no deployed node would receive. */
   uncoveredTypes(types: readonly string[]): string[] {
     const handles = [...this.actionNodes.values()];

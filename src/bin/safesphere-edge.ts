@@ -173,16 +173,16 @@ async function main(): Promise<number> {
   process.stderr.write(`${gateway.banner()}\n`);
   log.info(
     {
-      http_port: gateway.http.port,
-      mqtt_port: gateway.mqtt.port,
-      nodered_port: gateway.automation?.nodeRed.port ?? null,
+      http_port: gateway.get('http')!.port,
+      mqtt_port: gateway.get('broker')!.port,
+      nodered_port: gateway.get('automation')?.nodeRed.port ?? null,
       site_id: config.site_id,
     },
     'gateway started',
   );
   // Every component is up (gateway.start() resolved): only now tell systemd.
   if (notify.enabled) {
-    await notify.send('READY=1', `STATUS=serving http :${gateway.http.port}, mqtt :${gateway.mqtt.port}`);
+    await notify.send('READY=1', `STATUS=serving http :${gateway.get('http')!.port}, mqtt :${gateway.get('broker')!.port}`);
     watchdog.start();
   }
   return -1; // keep running

@@ -10,8 +10,6 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { ERRORS, GatewayError, type ErrorDetail } from '../errors.js';
-import type { GatewayMetrics } from '../metrics/metrics.js';
-import type { HttpDeps } from '../transport/http/server.js';
 import { parseFilter } from './feed.js';
 import type { Operations } from './service.js';
 
@@ -72,9 +70,8 @@ function operatorBody(body: unknown): { by: string; note: string | null } {
 }
 
 export const operationsRoutes =
-  (deps: HttpDeps, ops: Operations, metrics: GatewayMetrics | null): FastifyPluginAsync =>
+  (ops: Operations): FastifyPluginAsync =>
   async (app) => {
-    const { store } = deps;
     const noValidate = { validatorCompiler: () => () => true };
 
     // ------------------------------------------------------------- the dashboard's files
@@ -208,29 +205,6 @@ export const operationsRoutes =
         };
       });
 
-      app.get<{ Params: { incident_id: string } }>(
-        '/api/incidents/:incident_id',
-        {
-          config: { role: 'operator' },
-         
-          schema: { summary: 'An incident for the dashboard: actions, alerts, labels, operator status', params: Type.Object({ incident_id: Type.String({ maxLength: 128 }) }) },
-        },
-        async (request) => {
-          const incident = store.getIncident(request.params.incident_id);
-          if (!incident) throw new GatewayError(ERRORS.INCIDENT_NOT_FOUND, [{ path: 'incident_id', message: `no incident "${request.params.incident_id}"` }]);
-          return {
-            ...incident,
-            zone: ops.queries.zoneOf(incident.camera_id),
-            actions: store.actionsFor(incident.incident_id),
-            alerts: store.alertsFor(incident.incident_id),
-            labels: deps.labels ? deps.labels.forIncident(incident.incident_id) : [],
-            operator_status: ops.queries.status(incident.incident_id),
-            // Snapshot, detections and AI annotations, when those features are on.
-            ...(deps.incidentExtras?.(incident.incident_id) ?? {}),
-          };
-        },
-      );
-
       for (const action of ['acknowledge', 'resolve'] as const) {
         app.post<{ Params: { incident_id: string } }>(
           `/incidents/:incident_id/${action}`,
@@ -289,14 +263,5 @@ export const operationsRoutes =
           }
         },
       );
-    }
-
-    // ------------------------------------------------------------- metrics
-    if (metrics) {
-      // The access hook (src/security/) lets the metrics token in here through the operations verifier.
-      app.get('/metrics', { config: { role: 'operator' }, schema: { summary: 'Prometheus metrics (Bearer: the metrics token, or an operator token)' } }, async (_request, reply) => {
-        const { contentType, body } = await metrics.scrape();
-        return reply.type(contentType).send(body);
-      });
     }
   };

@@ -8,56 +8,23 @@ import type { GatewayConfig } from '../../config/schema.js';
 import { ERRORS, GatewayError } from '../../errors.js';
 import type { HealthRegistry } from '../../health.js';
 import type { Logger } from '../../logger.js';
-import type { IngestPipeline } from '../../pipeline/ingest.js';
-import type { Store } from '../../store/store.js';
-import type { LabelStore } from '../../store/labels.js';
-import type { RescoreStage } from '../../scoring/rescorer.js';
-import { parseJsonBody, type ReportValidator } from '../../validate/report.js';
-import { healthRoutes } from './routes/health.js';
-import { incidentRoutes } from './routes/incidents.js';
-import { labelRoutes } from './routes/labels.js';
-import { modelRoutes } from './routes/model.js';
-import { reportRoutes } from './routes/reports.js';
-import { syncRoutes } from './routes/sync.js';
-import { evidenceRoutes } from './routes/evidence.js';
-import { chatRoutes } from './routes/chat.js';
-import type { SnapshotService } from '../../evidence/snapshots.js';
-import type { OperatorChat } from '../../ai/chat.js';
-import type { SyncService } from '../../sync/service.js';
-import type { GatewayMetrics } from '../../metrics/metrics.js';
-import type { Operations } from '../../operations/service.js';
-import { operationsRoutes } from '../../operations/routes.js';
-import { AccessControl } from '../../security/access.js';
+import type { Module } from '../../module.js';
+import { parseJsonBody } from '../../validate/report.js';
+import type { AccessControl } from '../../security/access.js';
 import { registerHttpSecurity, type HttpSecurity, type RegisteredRoute } from '../../security/http.js';
 import type { TlsManager } from '../../security/tls.js';
+import { healthRoutes } from './health.js';
 
-export interface HttpDeps {
+export interface HttpServerOptions {
   config: GatewayConfig;
-  validator: ReportValidator;
-  pipeline: IngestPipeline;
-  store: Store;
-  health: HealthRegistry;
   log: Logger;
   version: string;
-  /** Operator labels; absent in embeddings without the re-score stage. */
-  labels?: LabelStore | undefined;
-  rescorer?: RescoreStage | null | undefined;
-  /** Upstream sync: the pull API and /sync/status. */
-  sync?: SyncService | undefined;
-  /** Site operations: dashboard, /api/*, /ws/*, incident acknowledge/resolve. */
-  operations?: Operations | undefined;
-  /** Prometheus /metrics (served with the operations routes' auth). */
-  metrics?: GatewayMetrics | undefined;
-  /** Roles and tokens (src/security/); built from config when absent. */
-  access?: AccessControl | undefined;
+  health: HealthRegistry;
+  access: AccessControl;
   /** TLS material when tls.http is on (reloaded on SIGHUP). */
-  tls?: TlsManager | undefined;
-  /** Evidence snapshots: POST /upload/screenshot, GET /incidents/{id}/snapshot and /thumbnail. */
-  snapshots?: SnapshotService | undefined;
-  /** The operator chat on WebSocket /ws/chat. */
-  chat?: OperatorChat | undefined;
-  /** Extra fields for GET /incidents/{id} (snapshot, detections, AI annotations). */
-  incidentExtras?: ((incidentId: string) => Record<string, unknown>) | undefined;
+  tls: TlsManager;
+  /** Every module; each registers its own routes (Module.routes). */
+  modules: () => readonly Module[];
 }
 
 /** Maps fastify's own errors and ours onto the one `{error: {code, message, details}}` shape. */
@@ -100,20 +67,14 @@ export class HttpServer {
   private closing = false;
   private security: HttpSecurity | null = null;
 
-  constructor(private readonly deps: HttpDeps) {}
+  constructor(private readonly deps: HttpServerOptions) {}
 
   async start(): Promise<void> {
-    const { config, log } = this.deps;
-    let access = this.deps.access;
-    if (!access) {
-      access = new AccessControl(config, log.child({ component: 'auth' }));
-      await access.start();
-    }
+    const { config, log, access } = this.deps;
     const limits = config.limits;
     // Slow-loris: headers must arrive within http_headers_timeout_ms, checked every second.
     const serverOptions = { headersTimeout: limits.http_headers_timeout_ms, connectionsCheckingInterval: 1000 };
     const tls = config.tls.http ? this.deps.tls : undefined;
-    if (config.tls.http && !tls) throw new Error('tls.http is on but no TLS manager was given');
     const app = Fastify({
       ...(tls ? { https: { ...serverOptions, ...tls.credentials() } } : { http: serverOptions }),
       keepAliveTimeout: limits.http_keep_alive_timeout_ms,
@@ -170,19 +131,11 @@ export class HttpServer {
     // WebSocket support, registered once for every feature's /ws/* routes.
     if (!app.hasDecorator('websocketServer')) await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
 
-    await app.register(reportRoutes(this.deps));
-    await app.register(incidentRoutes(this.deps));
-    await app.register(labelRoutes(this.deps));
-    await app.register(modelRoutes(this.deps));
     await app.register(healthRoutes(this.deps));
-    const sync = this.deps.sync;
-    if (sync) await app.register(syncRoutes({ ...this.deps, sync }));
-    const operations = this.deps.operations;
-    if (operations) await app.register(operationsRoutes(this.deps, operations, this.deps.metrics ?? null));
-    const snapshots = this.deps.snapshots;
-    if (snapshots) await app.register(evidenceRoutes(this.deps, snapshots));
-    const chat = this.deps.chat;
-    if (chat) await app.register(chatRoutes(this.deps, chat));
+    // Each feature registers its own routes, in module order.
+    for (const module of this.deps.modules()) {
+      if (module.routes) await app.register(async (scope) => void (await module.routes!(scope)));
+    }
 
     await app.listen({ host: config.http.host, port: config.http.port });
     app.server.maxConnections = limits.http_max_connections;

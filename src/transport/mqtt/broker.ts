@@ -28,6 +28,8 @@ export interface MqttCounters {
   oversize: number;
 }
 
+export type SnapshotSink = (cameraId: string, incidentId: string, payload: Buffer) => Promise<unknown>;
+
 export class MqttBroker {
   private aedes: Aedes | null = null;
   private server: Server | null = null;
@@ -43,6 +45,11 @@ export class MqttBroker {
     private readonly log: Logger,
     /** Accounts, ACLs, rates, TLS and WebSocket listeners (src/security/); the full config enables them. */
     private readonly secure: { config: GatewayConfig; tls?: TlsManager | undefined } | null = null,
+    /**
+     * Where binary snapshots on safesphere/cameras/<camera_id>/snapshots/<incident_id> go
+     * (src/evidence/); resolves once stored. Null: such publishes are routed like any other.
+     */
+    private readonly snapshotSink: SnapshotSink | null = null,
   ) {
     this.security = secure ? new MqttSecurity(secure.config, log.child({ subsystem: 'mqtt-auth' })) : null;
     this.extra = secure ? new MqttExtraListeners(secure.config, secure.tls, log) : null;
@@ -203,11 +210,6 @@ export class MqttBroker {
     );
   }
 
-  /**
-   * Where binary snapshots on safesphere/cameras/<camera_id>/snapshots/<incident_id> go
-   * (src/evidence/); resolves once stored. Null: such publishes are routed like any other.
-   */
-  snapshotSink: ((cameraId: string, incidentId: string, payload: Buffer) => Promise<unknown>) | null = null;
   readonly snapshotCounters = { accepted: 0, rejected: 0, refused: 0 };
 
   private async ingestSnapshot(cameraId: string, incidentId: string, packet: PublishPacket | AedesPublishPacket): Promise<void> {

@@ -1,8 +1,9 @@
 import type { FastifyPluginAsync } from 'fastify';
-import type { HttpDeps } from '../server.js';
+import type { GatewayConfig } from '../../config/schema.js';
+import type { HealthRegistry } from '../../health.js';
 
 export const healthRoutes =
-  (deps: HttpDeps): FastifyPluginAsync =>
+  (deps: { config: GatewayConfig; health: HealthRegistry; version: string }): FastifyPluginAsync =>
   async (app) => {
     app.get(
       '/health',

@@ -1,8 +1,9 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { LEVELS, type ThreatLevel } from '../../../config/schema.js';
-import { ERRORS, GatewayError } from '../../../errors.js';
-import type { HttpDeps } from '../server.js';
+import { LEVELS, type ThreatLevel } from '../config/schema.js';
+import { ERRORS, GatewayError } from '../errors.js';
+import type { Store } from '../store/store.js';
+import type { IncidentView } from './view.js';
 
 const MAX_LIMIT = 1000;
 
@@ -39,9 +40,8 @@ function parseInstant(raw: string | undefined, name: string): string | undefined
 }
 
 export const incidentRoutes =
-  (deps: HttpDeps): FastifyPluginAsync =>
+  (store: Store, view: IncidentView, paths: readonly string[]): FastifyPluginAsync =>
   async (app) => {
-    const { store } = deps;
 
     app.get<{ Querystring: ListQuery }>(
       '/incidents',
@@ -76,31 +76,28 @@ export const incidentRoutes =
       },
     );
 
-    app.get<{ Params: { incident_id: string } }>(
-      '/incidents/:incident_id',
-      {
-        config: { role: 'operator' },
-        schema: {
-          summary: 'One incident with its actions and alerts',
-          params: Type.Object({ incident_id: Type.String({ maxLength: 128 }) }),
+    // One view of an incident for the API and the dashboard: the same body on both paths.
+    for (const path of paths) {
+      app.get<{ Params: { incident_id: string } }>(
+        path,
+        {
+          config: { role: 'operator' },
+          schema: {
+            summary: 'One incident: its actions, alerts, labels, operator status, zone, snapshot, detections and AI annotations',
+            params: Type.Object({ incident_id: Type.String({ maxLength: 128 }) }),
+          },
         },
-      },
-      async (request) => {
-        const incident = store.getIncident(request.params.incident_id);
-        if (!incident) {
-          throw new GatewayError(ERRORS.INCIDENT_NOT_FOUND, [
-            { path: 'incident_id', message: `no incident "${request.params.incident_id}"` },
-          ]);
-        }
-        return {
-          ...incident,
-          actions: store.actionsFor(incident.incident_id),
-          alerts: store.alertsFor(incident.incident_id),
-          labels: deps.labels ? deps.labels.forIncident(incident.incident_id) : [],
-          ...(deps.incidentExtras ? deps.incidentExtras(incident.incident_id) : {}),
-        };
-      },
-    );
+        async (request) => {
+          const incident = store.getIncident(request.params.incident_id);
+          if (!incident) {
+            throw new GatewayError(ERRORS.INCIDENT_NOT_FOUND, [
+              { path: 'incident_id', message: `no incident "${request.params.incident_id}"` },
+            ]);
+          }
+          return view.build(incident);
+        },
+      );
+    }
 
     app.get('/statistics', { config: { role: 'operator' }, schema: { summary: 'Threat statistics: totals, per camera, last 24 h' } }, async () => {
       const { per_camera, last_24h, ...totals } = store.statistics();

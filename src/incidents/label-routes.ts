@@ -3,9 +3,8 @@
 // `npm run train`.
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { ERRORS, GatewayError, type ErrorDetail } from '../../../errors.js';
-import { LABELS, type LabelValue } from '../../../store/labels.js';
-import type { HttpDeps } from '../server.js';
+import { ERRORS, GatewayError, type ErrorDetail } from '../errors.js';
+import { LABELS, type LabelStore, type LabelValue } from '../store/labels.js';
 
 const MAX_BY = 128;
 const MAX_NOTE = 2048;
@@ -33,10 +32,8 @@ function parseLabelBody(body: unknown): { label: LabelValue; by: string; note: s
 }
 
 export const labelRoutes =
-  (deps: HttpDeps): FastifyPluginAsync =>
+  (labels: LabelStore): FastifyPluginAsync =>
   async (app) => {
-    const labels = deps.labels;
-    if (!labels) return;
     app.post<{ Params: { incident_id: string } }>(
       '/incidents/:incident_id/label',
       {

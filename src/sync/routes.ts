@@ -3,13 +3,12 @@
 // its route config (`config.role`); the pull and ack routes check it before running.
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { ERRORS, GatewayError } from '../../../errors.js';
-import type { Role } from '../../../sync/auth.js';
-import { MAX_PULL_LIMIT, type SyncService } from '../../../sync/service.js';
-import type { HttpDeps } from '../server.js';
+import { ERRORS, GatewayError } from '../errors.js';
+import type { Role } from './auth.js';
+import { MAX_PULL_LIMIT, type SyncService } from './service.js';
 
 // `config.role` is declared (and enforced for every route) in src/security/http.ts.
-import '../../../security/http.js';
+import '../security/http.js';
 
 /** A non-negative integer in a query string or body, or a BAD_CURSOR naming the field. */
 function cursor(raw: unknown, path: string, fallback?: number): number {
@@ -22,9 +21,8 @@ function cursor(raw: unknown, path: string, fallback?: number): number {
 }
 
 export const syncRoutes =
-  (deps: HttpDeps & { sync: SyncService }): FastifyPluginAsync =>
+  (sync: SyncService): FastifyPluginAsync =>
   async (app) => {
-    const { sync } = deps;
     const requireRole = (role: Role) => async (request: FastifyRequest) => {
       sync.auth.authorize(request.headers.authorization, role);
     };

@@ -3,13 +3,12 @@
 // (see ChatAnswer in src/ai/chat.ts). Questions on one socket are answered in order, one
 // at a time; a socket may have at most a few waiting.
 import type { FastifyPluginAsync } from 'fastify';
-import { MAX_QUESTION_CHARS, type OperatorChat } from '../../../ai/chat.js';
-import type { HttpDeps } from '../server.js';
+import { MAX_QUESTION_CHARS, type OperatorChat } from './chat.js';
 
 const MAX_WAITING = 4;
 
 export const chatRoutes =
-  (_deps: HttpDeps, chat: OperatorChat): FastifyPluginAsync =>
+  (chat: OperatorChat): FastifyPluginAsync =>
   async (app) => {
     app.get('/ws/chat', { websocket: true, config: { role: 'operator' }, schema: { hide: true } }, (socket, request) => {
       let chain: Promise<void> = Promise.resolve();

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { reportSchema } from '../../../validate/report.js';
-import type { HttpDeps } from '../server.js';
-import type { IngestOutcome } from '../../../pipeline/ingest.js';
+import { reportSchema } from '../validate/report.js';
+import type { GatewayConfig } from '../config/schema.js';
+import type { ReportValidator } from '../validate/report.js';
+import type { IngestOutcome, IngestPipeline } from './ingest.js';
 
 /** The seed's POST /threats/report response, plus the gateway's own fields. */
 export function reportResponse(outcome: IngestOutcome) {
@@ -26,7 +27,7 @@ export function reportResponse(outcome: IngestOutcome) {
 }
 
 export const reportRoutes =
-  (deps: HttpDeps): FastifyPluginAsync =>
+  (deps: { report: GatewayConfig['report']; validator: ReportValidator; pipeline: IngestPipeline }): FastifyPluginAsync =>
   async (app) => {
     app.post(
       '/threats/report',
@@ -37,7 +38,7 @@ export const reportRoutes =
           description:
             'Validates, re-scores and durably stores the report, then plans its actions. Answers only after the commit. ' +
             'A repeated incident_id with the same content answers 200 with "duplicate": true; with other content, 409.',
-          body: reportSchema(deps.config.report),
+          body: reportSchema(deps.report),
         },
         // One validator for MQTT and HTTP: the handler runs it, the schema above is for the docs.
         validatorCompiler: () => () => true,

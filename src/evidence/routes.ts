@@ -5,10 +5,9 @@ import { stat } from 'node:fs/promises';
 import type { FastifyPluginAsync } from 'fastify';
 import multipart from '@fastify/multipart';
 import { Type } from '@sinclair/typebox';
-import { ERRORS, GatewayError } from '../../../errors.js';
-import { tooManyBytes } from '../../../evidence/image.js';
-import { checkIncidentId, type SnapshotService } from '../../../evidence/snapshots.js';
-import type { HttpDeps } from '../server.js';
+import { ERRORS, GatewayError } from '../errors.js';
+import { tooManyBytes } from './image.js';
+import { checkIncidentId, type SnapshotService } from './snapshots.js';
 
 /** The upload's own file name is never used as a path; one that tries to be a path is refused. */
 export function checkUploadName(name: string | undefined): void {
@@ -36,9 +35,9 @@ function mapMultipartError(err: unknown, maxBytes: number): unknown {
 }
 
 export const evidenceRoutes =
-  (deps: HttpDeps, snapshots: SnapshotService): FastifyPluginAsync =>
+  (snapshots: SnapshotService, maxBytes: number): FastifyPluginAsync =>
   async (app) => {
-    const max = deps.config.snapshots.max_bytes;
+    const max = maxBytes;
     // Scoped to this plugin: multipart is accepted on the upload route only.
     await app.register(multipart, {
       preservePath: true, // so a "../../x" file name reaches our check instead of being silently trimmed

@@ -1,0 +1,61 @@
+// The act stage: Node-RED flows, which installers edit, carry out the planned actions. After
+// the broker (its flows connect to it); it listens on the bus from construction, so no action
+// planned while Node-RED boots is missed.
+import { createServer as createHttpsServer } from 'node:https';
+import type { Module, ModuleContext } from '../module.js';
+import { Automation } from './automation.js';
+
+declare module '../module.js' {
+  interface Exports {
+    automation: Automation;
+  }
+}
+
+export function create(ctx: ModuleContext): Module {
+  const { config } = ctx;
+  if (!config.nodered.enabled) {
+    // Off: actions are planned and stored, and nothing carries them out. Say so at start.
+    return { name: 'automation', start: async () => {}, stop: async () => {}, banner: () => ['Node-RED editor : off (nodered.enabled: false); actions stay pending'] };
+  }
+  const broker = ctx.use('broker');
+  const tls = ctx.use('tls');
+  const operations = ctx.find('operations');
+  const automation = new Automation(
+    config,
+    config.zones,
+    ctx.store,
+    ctx.use('policy'),
+    ctx.bus,
+    {
+      host: config.mqtt.host,
+      port: () => broker.port,
+      publish: (topic, payload, options) => broker.publish({ topic, payload, ...options }),
+    },
+    ctx.logger('automation'),
+    {
+      // A CRITICAL safe_route action carries the safe route out of the incident's zone.
+      ...(operations ? { routeProvider: (zones: readonly string[]) => operations.routeForZones(zones) } : {}),
+      // The editor over HTTPS, reloaded with the other TLS listeners.
+      ...(config.tls.nodered
+        ? {
+            editorServer: (app) => {
+              const server = createHttpsServer({ ...tls.credentials(), headersTimeout: config.limits.http_headers_timeout_ms }, app);
+              tls.register('nodered', server);
+              return server;
+            },
+          }
+        : {}),
+    },
+  );
+  ctx.provide('automation', automation);
+  return {
+    name: 'automation',
+    start: () => automation.start(),
+    stop: () => automation.stop(),
+    health: () => ({ automation: automation.health() }),
+    banner: (at) => [
+      `Node-RED editor : http://${at.host(config.nodered.host)}:${automation.nodeRed.port}/   ` +
+        `(login in ${automation.nodeRed.paths.passwordFile} unless nodered.admin_users is set)`,
+    ],
+  };
+}

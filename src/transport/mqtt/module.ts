@@ -1,0 +1,36 @@
+// The embedded MQTT broker (aedes): cameras' reports and snapshots in, incidents and rejects out.
+import type { Module, ModuleContext } from '../../module.js';
+import { MqttBroker } from './broker.js';
+
+declare module '../../module.js' {
+  interface Exports {
+    broker: MqttBroker;
+  }
+}
+
+export function create(ctx: ModuleContext): Module {
+  const { config } = ctx;
+  const snapshots = ctx.find('snapshots');
+  const broker = new MqttBroker(
+    config.mqtt,
+    ctx.use('validator'),
+    ctx.use('pipeline'),
+    ctx.bus,
+    ctx.logger('mqtt'),
+    { config, tls: ctx.use('tls') },
+    // Snapshots published by cameras are stored before their PUBACK, like reports.
+    snapshots ? (cameraId, incidentId, payload) => snapshots.ingest({ incidentId, cameraId, bytes: payload, source: 'mqtt' }) : null,
+  );
+  ctx.provide('broker', broker);
+  return {
+    name: 'mqtt',
+    start: () => broker.start(),
+    stop: () => broker.stop(),
+    health: () => ({ broker: { status: broker.isListening ? 'up' : 'down', clients: broker.connectedClients, ...broker.counters } }),
+    banner: (at) => [
+      `MQTT broker     : mqtt://${at.host(config.mqtt.host)}:${broker.port}`,
+      '  cameras publish QoS 1 to safesphere/cameras/<camera_id>/threats',
+      '  incidents on safesphere/incidents/<LEVEL>, rejects on safesphere/gateway/rejects/<camera_id>',
+    ],
+  };
+}
