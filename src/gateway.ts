@@ -99,9 +99,7 @@ export class Gateway {
     const validator = new ReportValidator(config.report);
     const policy = new ActionPolicy(config.policy);
     this.labels = new LabelStore(this.store);
-    this.sync = new SyncService(config, this.store, log.child({ component: 'sync' }));
-    // sync.token becomes one token with the sync role among auth.tokens.
-    this.sync.auth.delegateTo(this.access);
+    this.sync = new SyncService(config, this.store, log.child({ component: 'sync' }), this.access);
     // A label reaches the outbox in the label's own transaction.
     this.labels.inTransaction((_db, label) => {
       this.store.enqueueOutbox('label', label.incident_id, {
@@ -210,16 +208,6 @@ export class Gateway {
         return server as unknown as ReturnType<typeof nodeRed.serverFactory>;
       };
     }
-    // The dashboard's operator token (and /metrics' own token) are checked by the component that issued them.
-    this.access.addVerifier('dashboard', (token, role, url) => {
-      try {
-        if (url === '/metrics' || url.startsWith('/metrics?')) this.operations.auth.checkMetrics(token);
-        else this.operations.auth.check(token, role);
-        return true;
-      } catch {
-        return false;
-      }
-    });
     // A CRITICAL safe_route action carries the safe route out of the incident's zone.
     this.automation?.tracker.setRouteProvider((zones) => this.operations.routeForZones(zones));
 
@@ -246,7 +234,7 @@ export class Gateway {
       // After the broker (its flows connect to it), before HTTP; it listens on the bus
       // from construction, so no action planned while Node-RED boots is missed.
       ...(this.automation ? [component('automation', this.automation)] : []),
-      // Reads the operator token and starts the live feed's timers before HTTP serves them.
+      // Starts the live feed's timers before HTTP serves them.
       component('operations', this.operations),
       ...(this.opinion ? [component('ai', this.opinion)] : []),
       ...(this.metrics ? [component('metrics', { start: async () => this.metrics!.start(), stop: async () => this.metrics!.stop() })] : []),
@@ -335,7 +323,7 @@ export class Gateway {
       `  POST ${base}/incidents/{id}/label    GET ${base}/model`,
       `API docs        : ${base}/docs`,
       `Auth            : bearer tokens (loopback ${this.config.auth.trust_loopback ? 'trusted' : 'not trusted'})${this.access.adminTokenFile ? `; admin token in ${this.access.adminTokenFile}` : ''}`,
-      `Dashboard       : ${base}/   (operator token${this.operations.auth.generatedFile ? ` in ${this.operations.auth.generatedFile}` : ''})`,
+      `Dashboard       : ${base}/   (operator token${this.access.operatorTokenFile ? ` in ${this.access.operatorTokenFile}` : ''})`,
       `  GET  ${base}/api/analysis  /api/timelapse  /api/routes?from=<zone>  /metrics   WS /ws/incidents  /ws/timelapse`,
       `MQTT broker     : mqtt://${host(this.config.mqtt.host)}:${this.mqtt.port}`,
       '  cameras publish QoS 1 to safesphere/cameras/<camera_id>/threats',
