@@ -219,9 +219,10 @@ export class Gateway {
     // Dependency order. Stop runs it backwards: HTTP and MQTT stop accepting and
     // flush what they took in, the pipeline commits its queue, then the db closes.
     this.components = [
-      // Tokens first: a bad token file stops the start before anything listens.
-      component('auth', this.access),
       component('store', this.store),
+      // After the store's check (no token file is generated next to a damaged database),
+      // before anything listens: a bad token file stops the start.
+      component('auth', this.access),
       // Needs the open store (the outbox); ready before any report can be committed.
       component('sync', this.sync),
       // Primes its context from the store and loads the model before reports flow.
