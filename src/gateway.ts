@@ -37,8 +37,8 @@ export interface GatewayOptions {
 
 /** Dependency order: a module may use what the modules before it provide. */
 const modules = (options: GatewayOptions): ModuleFactory[] => [
-  security.create, // tokens and certificates first: a bad file stops the start before anything listens
-  storeModule.create,
+  storeModule.create, // its check comes first: no token file is generated next to a damaged database
+  security.create, // tokens and certificates: a bad file stops the start before anything listens
   sync.create, // needs the open store (the outbox); ready before any report can commit
   metrics.create, // observes the pipeline, so built before it
   scoringModule(options.scorer),

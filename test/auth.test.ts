@@ -1,6 +1,7 @@
 // HTTP roles and tokens: 401 without a token, 403 with the wrong role, every role against
 // the routes it may and may not use, the trusted networks, /health's two views, the
-// generated admin token and the CLI that creates tokens.
+// generated admin and operator tokens, the metrics token's one route, auth.enabled false on
+// every route alike, and the CLI that creates tokens.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -161,6 +162,69 @@ describe('HTTP trust defaults', () => {
       expect((await get(`${gw.httpUrl}/statistics`, bearer(tokens.admin))).status).toBe(200);
     } finally {
       await gw.stop();
+    }
+  });
+});
+
+describe('one access path for every credential and route', () => {
+  it('auth.enabled false opens a sync route, an operator route and /metrics alike', async () => {
+    // A sync token and a metrics token are configured and loopback is not trusted: neither matters.
+    const gw = await startGateway(
+      { auth: { enabled: false, trust_loopback: false }, sync: { token: tokens.sync }, metrics: { enabled: true, token: 'metrics-scraper-token' } },
+      { scorer: new ReportedLevelScorer() },
+    );
+    try {
+      expect((await postJson(`${gw.httpUrl}/threats/report`, seedReport({ incident_id: 'OFF_1' }))).status).toBe(200);
+      const pull = await get(`${gw.httpUrl}/sync/incidents`);
+      expect(pull.status).toBe(200);
+      expect((await postJson(`${gw.httpUrl}/sync/ack`, { upto: pull.body.next_after })).status).toBe(200);
+      expect((await get(`${gw.httpUrl}/incidents/OFF_1`)).status).toBe(200);
+      expect((await get(`${gw.httpUrl}/sync/status`)).status).toBe(200);
+      expect((await fetch(`${gw.httpUrl}/metrics`)).status).toBe(200);
+      expect((await get(`${gw.httpUrl}/health`)).body.components).toBeDefined();
+    } finally {
+      await gw.stop();
+    }
+  });
+
+  it('the metrics token opens /metrics and nothing else', async () => {
+    const metricsToken = 'metrics-scraper-token';
+    const gw = await startGateway(
+      { auth: { tokens: authTokens, trust_loopback: false }, metrics: { enabled: true, token: metricsToken } },
+      { scorer: new ReportedLevelScorer() },
+    );
+    try {
+      for (const t of [metricsToken, tokens.operator, tokens.admin]) expect((await fetch(`${gw.httpUrl}/metrics`, { headers: bearer(t) })).status).toBe(200);
+      expect((await fetch(`${gw.httpUrl}/metrics`, { headers: bearer(tokens.camera) })).status).toBe(403);
+      expect((await get(`${gw.httpUrl}/incidents`, bearer(metricsToken))).status).toBe(401);
+      expect(Object.keys((await get(`${gw.httpUrl}/health`, bearer(metricsToken))).body).sort()).toEqual(['service', 'status', 'timestamp']);
+    } finally {
+      await gw.stop();
+    }
+  });
+
+  it('without dashboard.operator_token, a first start generates an operator token into a 0600 file and reuses it', async () => {
+    const gw = await startGateway({ auth: { trust_loopback: false } }, { scorer: new ReportedLevelScorer() });
+    const file = join(gw.dataDir, 'operator-token');
+    try {
+      expect(gw.gateway.access.operatorTokenFile).toBe(file);
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      const token = readFileSync(file, 'utf8').trim();
+      expect(JSON.stringify(gw.logs.lines)).not.toContain(token);
+      expect(gw.gateway.banner()).toContain(file);
+      expect((await get(`${gw.httpUrl}/incidents`, bearer(token))).status).toBe(200);
+      expect((await fetch(`${gw.httpUrl}/metrics`, { headers: bearer(token) })).status).toBe(200);
+      expect((await postJson(`${gw.httpUrl}/threats/report`, seedReport({ incident_id: 'OPT_1' }), bearer(token))).status).toBe(403);
+    } finally {
+      await gw.gateway.stop();
+    }
+    const token = readFileSync(file, 'utf8').trim();
+    const again = await startGateway({ auth: { trust_loopback: false } }, { scorer: new ReportedLevelScorer(), dataDir: gw.dataDir });
+    try {
+      expect(readFileSync(file, 'utf8').trim()).toBe(token);
+      expect((await get(`${again.httpUrl}/incidents`, bearer(token))).status).toBe(200);
+    } finally {
+      await again.stop();
     }
   });
 });

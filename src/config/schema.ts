@@ -1,6 +1,7 @@
 // The one schema behind the gateway's configuration. It drives validation, defaults,
 // environment overrides (SAFESPHERE_<SECTION>_<KEY>) and the generated config/default.yaml.
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { ROLES, type Role } from '../security/roles.js';
 
 export const LEVELS = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
 export type ThreatLevel = (typeof LEVELS)[number];
@@ -137,9 +138,9 @@ export const ConfigSchema = Type.Object(
           Type.Object(
             {
               name: Type.String({ pattern: ID_PATTERN, minLength: 1, maxLength: 64, description: 'Who holds it (shown in logs, never the token).' }),
-              role: Type.Unsafe<'camera' | 'operator' | 'sync' | 'admin'>({
+              role: Type.Unsafe<Role>({
                 type: 'string',
-                enum: ['camera', 'operator', 'sync', 'admin'],
+                enum: [...ROLES],
                 description: 'camera: report and upload; operator: read, label, acknowledge, dashboard; sync: pull and ack; admin: everything.',
               }),
               sha256: Type.String({ pattern: '^[0-9a-f]{64}$', description: 'SHA-256 (hex) of the token (safesphere-edge --create-token <role>).' }),

@@ -37,7 +37,7 @@ export function create(ctx: ModuleContext): Module | null {
       metrics.stop();
     },
     routes(app) {
-      // The access hook lets the metrics token in here as well as operator tokens.
+      // The metrics token (src/security/access.ts) is valid on this route only.
       app.get('/metrics', { config: { role: 'operator' }, schema: { summary: 'Prometheus metrics (Bearer: the metrics token, or an operator token)' } }, async (_request, reply) => {
         const { contentType, body } = await metrics.scrape();
         return reply.type(contentType).send(body);

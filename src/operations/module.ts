@@ -13,16 +13,6 @@ declare module '../module.js' {
 export function create(ctx: ModuleContext): Module {
   const operations = new Operations(ctx.config, ctx.store, ctx.bus, ctx.health, ctx.logger('operations'), ctx.use('labels'));
   ctx.provide('operations', operations);
-  // The dashboard's operator token (and /metrics' own token) are checked by the component that issued them.
-  ctx.access.addVerifier('dashboard', (token, role, url) => {
-    try {
-      if (url === '/metrics' || url.startsWith('/metrics?')) operations.auth.checkMetrics(token);
-      else operations.auth.check(token, role);
-      return true;
-    } catch {
-      return false;
-    }
-  });
   return {
     name: 'operations',
     start: () => operations.start(),
@@ -31,7 +21,7 @@ export function create(ctx: ModuleContext): Module {
     banner: (at) =>
       ctx.config.dashboard.enabled
         ? [
-            `Dashboard       : ${at.http}/   (operator token${operations.auth.generatedFile ? ` in ${operations.auth.generatedFile}` : ''})`,
+            `Dashboard       : ${at.http}/   (operator token${ctx.access.operatorTokenFile ? ` in ${ctx.access.operatorTokenFile}` : ''})`,
             `  GET  ${at.http}/api/analysis  /api/timelapse  /api/routes?from=<zone>   WS /ws/incidents  /ws/timelapse`,
           ]
         : ['Dashboard       : off (dashboard.enabled: false)'],

@@ -1,8 +1,7 @@
 // HTTP and WebSocket routes of site operations: the dashboard's files at /, the analysis,
-// timelapse, routes and site APIs under /api, incident acknowledge/resolve, the live feeds
-// under /ws, and /metrics. Each route declares its role (`config.role`); the access hook of
-// src/security/ enforces it (the operator token is checked there through a verifier that asks
-// this component's OperatorAuthorizer; browsers' WebSockets pass it as ?access_token=).
+// timelapse, routes and site APIs under /api, incident acknowledge/resolve and the live feeds
+// under /ws. Each route declares its role (`config.role`); the access hook of
+// src/security/ enforces it (browsers' WebSockets pass the token as ?access_token=).
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { extname, join, normalize } from 'node:path';

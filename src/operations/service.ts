@@ -1,14 +1,13 @@
 // The site-operations component: the operator's view of the gateway. It owns the analysis
-// queries, the site map and safe routes, the live feeds, and the operator authorizer.
-// Constructed without I/O; start() reads (or generates) the operator token and starts the
-// feed's timers; the HTTP server registers its routes (src/operations/routes.ts).
+// queries, the site map and safe routes, and the live feeds (the operator token is one of
+// src/security/access.ts's). Constructed without I/O; start() starts the feed's timers; the
+// HTTP server registers its routes (src/operations/routes.ts).
 import type { GatewayConfig } from '../config/schema.js';
 import type { EventBus } from '../events/bus.js';
 import type { HealthRegistry } from '../health.js';
 import type { Logger } from '../logger.js';
 import type { LabelStore } from '../store/labels.js';
 import type { Store } from '../store/store.js';
-import { OperatorAuthorizer } from './auth.js';
 import { FeedHub } from './feed.js';
 import { OpsQueries, type ActiveThreat } from './queries.js';
 import { SiteMap, type NoSafeRoute, type SafeRoute, type ZoneThreats } from './routing.js';
@@ -17,7 +16,6 @@ export class Operations {
   readonly queries: OpsQueries;
   readonly siteMap: SiteMap;
   readonly feed: FeedHub;
-  readonly auth = new OperatorAuthorizer();
   private off: (() => void)[] = [];
 
   constructor(
@@ -36,10 +34,6 @@ export class Operations {
   }
 
   async start(): Promise<void> {
-    this.auth.load(this.config);
-    if (this.auth.generatedFile) {
-      this.log.info({ file: this.auth.generatedFile }, 'operator token: no dashboard.operator_token set; using the generated one in this file');
-    }
     for (const p of this.siteMap.problems(new Set(this.config.zones.map((z) => z.id)))) this.log.warn(p);
     this.off.push(
       this.bus.on('incident.stored', () => this.feed.wake()),

@@ -1,7 +1,12 @@
-// HTTP access control: who a request is (a bearer token with a role, a trusted network, or
-// nobody) and whether that grants the role its route declares. Tokens are kept only as
-// SHA-256 hashes. The sync pull API's token (sync.token) is one more token with the sync role.
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+// HTTP access control: every credential the HTTP API accepts, and the one check every route's
+// declared role goes through: who a request is (a bearer token with a role, a trusted network,
+// or nobody) and whether that grants the role. Tokens are kept only as SHA-256 hashes. The
+// credentials: auth.tokens, the admin token (auth.admin_token_file, or one generated into
+// <data_dir>/admin-token), the operator token (dashboard.operator_token[_file], or one
+// generated into <data_dir>/operator-token), the pull API's sync token (sync.token[_file])
+// and the scraper's metrics token (metrics.token[_file], valid on /metrics only).
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { BlockList } from 'node:net';
 import type { GatewayConfig } from '../config/schema.js';
@@ -16,6 +21,8 @@ export interface TokenEntry {
   role: Role;
   /** Where it was configured: auth.tokens, sync.token, a generated file… (never the token). */
   source: string;
+  /** Set for a grant limited to one route (its URL pattern): the token is unknown anywhere else. */
+  route?: string;
 }
 
 export type Principal =
@@ -23,18 +30,18 @@ export type Principal =
   | { kind: 'trusted'; via: 'loopback' | 'camera_network'; roles: Role[]; key: string }
   | { kind: 'anonymous'; key: string };
 
-/** Another component's own check of a token it issued (e.g. the dashboard's operator token). */
-export type TokenVerifier = (token: string, role: Role, url: string) => boolean;
-
 const LOOPBACK_ROLES: Role[] = ['camera', 'operator'];
 const CAMERA_NETWORK_ROLES: Role[] = ['camera'];
+/** The route the metrics token opens (with the operator role, as every operator token does). */
+const METRICS_ROUTE = '/metrics';
 
 export class AccessControl {
   private readonly byHash = new Map<string, TokenEntry>();
-  private readonly verifiers = new Map<string, TokenVerifier>();
   private cameraNetworks: BlockList | null = null;
   /** The generated admin token's file, when one was generated or reused. */
   adminTokenFile: string | null = null;
+  /** The generated operator token's file, when one was generated or reused (no dashboard.operator_token). */
+  operatorTokenFile: string | null = null;
 
   constructor(
     private readonly config: GatewayConfig,
@@ -42,26 +49,31 @@ export class AccessControl {
     private readonly env: NodeJS.ProcessEnv = process.env,
   ) {}
 
-  get enabled(): boolean {
-    return this.config.auth.enabled;
-  }
-
-  /** Loads every configured token; on a first start with no admin token, generates one into a 0600 file. */
+  /**
+   * Loads every configured token; on a first start generates the admin token (with auth on and
+   * none configured) and the operator token (with none configured) into 0600 files.
+   */
   async start(): Promise<void> {
-    const { auth } = this.config;
+    const { auth, dashboard, metrics, sync } = this.config;
     this.byHash.clear();
     this.cameraNetworks = networkList(auth.camera_networks);
+    // First: when the same token is also configured with a role, that unscoped grant replaces it.
+    const metricsToken = readSecret(metrics.token, metrics.token_file, 'metrics.token_file', this.env);
+    if (metricsToken) this.addToken(metricsToken, { name: 'metrics', role: 'operator', source: 'metrics.token', route: METRICS_ROUTE });
     for (const t of auth.tokens) this.byHash.set(t.sha256, { name: t.name, role: t.role, source: 'auth.tokens' });
     const adminFromFile = readSecret('', auth.admin_token_file, 'auth.admin_token_file', this.env);
-    if (adminFromFile) this.addToken(adminFromFile, 'admin', 'admin', 'auth.admin_token_file');
-    const dash = readSecret(this.config.dashboard.operator_token, this.config.dashboard.operator_token_file, 'dashboard.operator_token_file', this.env);
-    if (dash) this.addToken(dash, 'dashboard', 'operator', 'dashboard.operator_token');
+    if (adminFromFile) this.addToken(adminFromFile, { name: 'admin', role: 'admin', source: 'auth.admin_token_file' });
+    const operator = readSecret(dashboard.operator_token, dashboard.operator_token_file, 'dashboard.operator_token_file', this.env);
+    if (operator) this.addToken(operator, { name: 'dashboard', role: 'operator', source: 'dashboard.operator_token' });
+    const syncToken = readSecret(sync.token, sync.token_file, 'sync.token_file', this.env);
+    if (syncToken) this.addToken(syncToken, { name: 'sync.token', role: 'sync', source: 'sync.token' });
     if (auth.enabled && !this.hasRoleToken('admin')) this.adminTokenFile = this.loadOrGenerateAdminToken();
+    if (!operator) this.operatorTokenFile = this.loadOrGenerateOperatorToken();
 
     this.log.info(
       {
         enabled: auth.enabled,
-        tokens: [...this.byHash.values()].map((t) => ({ name: t.name, role: t.role, source: t.source })),
+        tokens: [...this.byHash.values()],
         admin_token_file: this.adminTokenFile,
       },
       auth.enabled ? 'http auth: bearer tokens required' : 'http auth is OFF (auth.enabled=false): every client has every role',
@@ -85,49 +97,62 @@ export class AccessControl {
   async stop(): Promise<void> {}
 
   private loadOrGenerateAdminToken(): string {
-    const file = join(resolve(this.config.data_dir), 'admin-token');
-    let token = existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
-    if (!token) {
-      mkdirSync(resolve(this.config.data_dir), { recursive: true });
-      token = generateToken('admin');
-      // wx: never overwrite; 0600: readable by the service user only.
-      const fd = openSync(file, 'wx', 0o600);
-      try {
-        writeSync(fd, `${token}\n`);
-      } finally {
-        closeSync(fd);
-      }
-      this.log.warn({ file }, 'no admin token configured: generated one into this file (mode 0600); keep it safe');
-    } else {
-      this.log.info({ file }, 'admin token: using the generated one in this file');
-    }
-    this.addToken(token, 'admin', 'admin', 'generated');
+    const { file, generated } = this.loadOrGenerate('admin-token', { name: 'admin', role: 'admin', source: 'generated' }, () => generateToken('admin'));
+    if (generated) this.log.warn({ file }, 'no admin token configured: generated one into this file (mode 0600); keep it safe');
+    else this.log.info({ file }, 'admin token: using the generated one in this file');
     return file;
   }
 
+  private loadOrGenerateOperatorToken(): string {
+    const { file } = this.loadOrGenerate(
+      'operator-token',
+      { name: 'dashboard', role: 'operator', source: 'generated' },
+      () => randomBytes(24).toString('base64url'),
+    );
+    this.log.info({ file }, 'operator token: no dashboard.operator_token set; using the generated one in this file');
+    return file;
+  }
+
+  /** The token in `<data_dir>/<name>`, or a new one written there (mode 0600) when it is absent or empty; added as `entry`. */
+  private loadOrGenerate(name: string, entry: TokenEntry, make: () => string): { file: string; generated: boolean } {
+    const dir = resolve(this.config.data_dir);
+    const file = join(dir, name);
+    const existed = existsSync(file);
+    let token = existed ? readSecret('', file, name, this.env) : '';
+    const generated = !token;
+    if (generated) {
+      mkdirSync(dir, { recursive: true });
+      token = make();
+      // wx: never overwrite a file that appeared meanwhile; 0600: readable by the service user only.
+      writeFileSync(file, `${token}\n`, { mode: 0o600, flag: existed ? 'w' : 'wx' });
+      // An existing (empty) file keeps its mode on a write.
+      if (existed) chmodSync(file, 0o600);
+    }
+    this.addToken(token, entry);
+    return { file, generated };
+  }
+
   /** Adds a token (kept as its hash only). */
-  addToken(token: string, name: string, role: Role, source: string): void {
-    this.byHash.set(hashToken(token), { name, role, source });
+  private addToken(token: string, entry: TokenEntry): void {
+    this.byHash.set(hashToken(token), entry);
   }
 
-  /** A component that checks tokens it issued itself; asked when a token is not one of ours. */
-  addVerifier(name: string, verify: TokenVerifier): void {
-    this.verifiers.set(name, verify);
-  }
-
+  /** Whether any token has `role` on every route (the pull API is on while one has the sync role). */
   hasRoleToken(role: Role): boolean {
-    for (const t of this.byHash.values()) if (t.role === role) return true;
+    for (const t of this.byHash.values()) if (t.role === role && !t.route) return true;
     return false;
   }
 
-  lookup(token: string): TokenEntry | null {
-    return this.byHash.get(hashToken(token)) ?? null;
+  /** The token's entry if it is valid on `route` (a route's URL pattern, e.g. /incidents/:id). */
+  private lookup(token: string, route: string): TokenEntry | null {
+    const entry = this.byHash.get(hashToken(token));
+    return entry && (!entry.route || entry.route === route) ? entry : null;
   }
 
-  /** Who is asking: the token's holder (not yet checked against a role), a trusted network, or nobody. */
-  identify(token: string | null, remoteAddress: string | undefined): Principal {
+  /** Who is asking on `route`: the token's holder (not yet checked against a role), a trusted network, or nobody. */
+  private identify(token: string | null, remoteAddress: string | undefined, route: string): Principal {
     if (token) {
-      const entry = this.lookup(token);
+      const entry = this.lookup(token, route);
       if (entry) return { kind: 'token', name: entry.name, role: entry.role, key: `token:${entry.name}` };
     }
     const ip = remoteAddress ?? '';
@@ -139,15 +164,16 @@ export class AccessControl {
   }
 
   /**
-   * Throws 401 (no or unknown token), 403 (a token without the role) or 503 (sync role with
-   * the pull API off) unless the request may use a route that declares `role`.
-   * `authorization` is the raw header; `queryToken` an `access_token` query parameter.
+   * Throws 401 (no, malformed or unknown token), 403 (a token without the role) or 503 (sync
+   * role with no sync token) unless the request may use `route`, which declares `role`. With
+   * auth.enabled false every client has every role. `authorization` is the raw header;
+   * `queryToken` an `access_token` query parameter, used when there is no header.
    */
   authorize(
     role: RouteRole,
     authorization: string | undefined,
     remoteAddress: string | undefined,
-    url = '',
+    route: string,
     queryToken: string | null = null,
   ): Principal {
     const headerToken = bearerToken(authorization);
@@ -155,31 +181,15 @@ export class AccessControl {
       throw new GatewayError(ERRORS.UNAUTHORIZED, [{ path: 'authorization', message: 'send "Authorization: Bearer <token>"' }]);
     }
     const token = headerToken ?? queryToken;
-    const principal = this.identify(token, remoteAddress);
+    const principal = this.identify(token, remoteAddress, route);
     if (role === 'public' || !this.config.auth.enabled) return principal;
     if (role === 'sync' && !this.hasRoleToken('sync')) throw new GatewayError(ERRORS.SYNC_DISABLED);
     if (principal.kind === 'token') {
       if (grants(principal.role, role)) return principal;
       throw new GatewayError(ERRORS.FORBIDDEN, [{ path: 'authorization', message: `this token has the ${principal.role} role; ${role} is required` }]);
     }
-    if (token) {
-      for (const verify of this.verifiers.values()) {
-        if (verify(token, role, url)) return { kind: 'token', name: 'external', role, key: `token:external:${hashToken(token).slice(0, 16)}` };
-      }
-      throw new GatewayError(ERRORS.UNAUTHORIZED, [{ path: 'authorization', message: `the token is not valid (the ${role} role is required)` }]);
-    }
-    if (principal.kind === 'trusted' && principal.roles.includes(role as Role)) return principal;
+    if (token) throw new GatewayError(ERRORS.UNAUTHORIZED, [{ path: 'authorization', message: `the token is not valid (the ${role} role is required)` }]);
+    if (principal.kind === 'trusted' && principal.roles.includes(role)) return principal;
     throw new GatewayError(ERRORS.UNAUTHORIZED, [{ path: 'authorization', message: `send "Authorization: Bearer <token>" for the ${role} role` }]);
-  }
-
-  /** For the sync pull routes' own check (src/sync/auth.ts): the header's token must grant `role`. */
-  authorizeHeader(authorization: string | undefined, role: Role): void {
-    const token = bearerToken(authorization);
-    if (!token) throw new GatewayError(ERRORS.UNAUTHORIZED, [{ path: 'authorization', message: `send "Authorization: Bearer <${role} token>"` }]);
-    const entry = this.lookup(token);
-    if (!entry) throw new GatewayError(ERRORS.UNAUTHORIZED, [{ path: 'authorization', message: `the token is not valid for the ${role} role` }]);
-    if (!grants(entry.role, role)) {
-      throw new GatewayError(ERRORS.FORBIDDEN, [{ path: 'authorization', message: `this token has the ${entry.role} role; ${role} is required` }]);
-    }
   }
 }

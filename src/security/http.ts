@@ -62,7 +62,7 @@ export function registerHttpSecurity(app: FastifyInstance, access: AccessControl
     const query = request.query as { access_token?: unknown } | undefined;
     const queryToken = typeof query?.access_token === 'string' && query.access_token ? query.access_token : null;
     const remote = request.socket.remoteAddress;
-    request.principal = access.authorize(role, request.headers.authorization, remote, request.url, queryToken);
+    request.principal = access.authorize(role, request.headers.authorization, remote, request.routeOptions.url ?? request.url, queryToken);
     if (!limiter.enabled || (config.limits.http_exempt_loopback && isLoopback(remote))) return;
     const wait = limiter.check(request.principal.key);
     if (wait > 0) {
@@ -74,10 +74,4 @@ export function registerHttpSecurity(app: FastifyInstance, access: AccessControl
   });
 
   return { routes, limiter };
-}
-
-/** Whether the principal may see details (component states) on public routes like /health. */
-export function isAuthenticated(principal: Principal | null, access: AccessControl): boolean {
-  if (!access.enabled) return true;
-  return principal !== null && principal.kind !== 'anonymous';
 }

@@ -1,5 +1,5 @@
-// Access control and TLS: first in the list, so a bad token file or certificate stops the
-// start before anything listens. The AccessControl itself lives in the module context (every
+// Access control and TLS: right after the store's check, so a bad token file or certificate
+// stops the start before anything listens. The AccessControl itself lives in the module context (every
 // module that registers routes declares roles against it); this module starts it.
 import type { Module, ModuleContext } from '../module.js';
 import { TlsManager } from './tls.js';

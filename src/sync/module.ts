@@ -11,9 +11,8 @@ declare module '../module.js' {
 }
 
 export function create(ctx: ModuleContext): Module {
-  const sync = new SyncService(ctx.config, ctx.store, ctx.logger('sync'));
-  // sync.token becomes one token with the sync role among auth.tokens.
-  sync.auth.delegateTo(ctx.access);
+  // The pull API is on while a token has the sync role (src/security/access.ts owns them all).
+  const sync = new SyncService(ctx.config, ctx.store, ctx.logger('sync'), ctx.access);
   ctx.provide('sync', sync);
   let off: (() => void) | null = null;
   return {

@@ -1,10 +1,9 @@
 // The sync API: GET /sync/incidents (cursor paging over the outbox), POST /sync/ack,
 // GET /sync/status, and the poisoned-entry list. Each route declares the role it needs in
-// its route config (`config.role`); the pull and ack routes check it before running.
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+// its route config (`config.role`), enforced by the access hook like every other route's.
+import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { ERRORS, GatewayError } from '../errors.js';
-import type { Role } from './auth.js';
 import { MAX_PULL_LIMIT, type SyncService } from './service.js';
 
 // `config.role` is declared (and enforced for every route) in src/security/http.ts.
@@ -23,15 +22,11 @@ function cursor(raw: unknown, path: string, fallback?: number): number {
 export const syncRoutes =
   (sync: SyncService): FastifyPluginAsync =>
   async (app) => {
-    const requireRole = (role: Role) => async (request: FastifyRequest) => {
-      sync.auth.authorize(request.headers.authorization, role);
-    };
 
     app.get<{ Querystring: { after?: string; limit?: string } }>(
       '/sync/incidents',
       {
         config: { role: 'sync' },
-        preHandler: requireRole('sync'),
         schema: {
           summary: 'Pull outbox entries after a cursor, each as the full incident (bearer token with the sync role)',
           description:
@@ -56,7 +51,6 @@ export const syncRoutes =
       '/sync/ack',
       {
         config: { role: 'sync' },
-        preHandler: requireRole('sync'),
         schema: {
           summary: 'Acknowledge every pulled entry up to a seq (idempotent; refuses a seq ahead of what was served)',
           body: Type.Object({ upto: Type.Integer({ minimum: 0 }) }),
@@ -105,7 +99,6 @@ export const syncRoutes =
       '/sync/poisoned/retry',
       {
         config: { role: 'sync' },
-        preHandler: requireRole('sync'),
         schema: { summary: 'Queue a transport\'s poisoned entries again, once the upstream was fixed', body: Type.Object({ transport: Type.String() }) },
         validatorCompiler: () => () => true,
       },

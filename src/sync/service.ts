@@ -6,9 +6,9 @@ import type { GatewayConfig } from '../config/schema.js';
 import { ERRORS, GatewayError } from '../errors.js';
 import type { ComponentHealth } from '../health.js';
 import type { Logger } from '../logger.js';
+import type { AccessControl } from '../security/access.js';
 import { readSecret } from '../security/secrets.js';
 import type { Store } from '../store/store.js';
-import { SyncTokenAuthorizer, type Authorizer } from './auth.js';
 import { DocumentBuilder, type IncidentDocument } from './document.js';
 import { Drainer, type TransportStats } from './drainer.js';
 import { HttpPushTransport } from './http-push.js';
@@ -52,7 +52,6 @@ export interface SyncStatus {
 
 
 export class SyncService {
-  readonly auth: Authorizer & SyncTokenAuthorizer = new SyncTokenAuthorizer();
   private queue: OutboxQueue | null = null;
   private documents: DocumentBuilder | null = null;
   private retention: Retention | null = null;
@@ -68,6 +67,7 @@ export class SyncService {
     private readonly config: GatewayConfig,
     private readonly store: Store,
     private readonly log: Logger,
+    private readonly access: Pick<AccessControl, 'hasRoleToken'>,
   ) {
     const up = config.upstream;
     let push = 0;
@@ -78,6 +78,11 @@ export class SyncService {
     // the ack does. With neither, the gateway is local-only and nothing waits.
     this.consumers = push || (pull ? CONSUMER.pull : 0);
     store.outbox.consumers = this.consumers;
+  }
+
+  /** The pull API is on while any token has the sync role (sync.token is one). */
+  private get pullEnabled(): boolean {
+    return this.access.hasRoleToken('sync');
   }
 
   private get q(): OutboxQueue {
@@ -94,7 +99,6 @@ export class SyncService {
     if (up.mqtt.enabled && !/^(mqtts?|wss?|tcp|ssl):\/\//.test(up.mqtt.url)) {
       throw new Error('upstream.mqtt.url: must be an mqtt:// or mqtts:// URL when upstream.mqtt.enabled is true');
     }
-    this.auth.setToken(readSecret(config.sync.token, config.sync.token_file, 'sync.token_file'));
     const httpToken = readSecret(up.http.token, up.http.token_file, 'upstream.http.token_file');
     const mqttPassword = readSecret(up.mqtt.password, up.mqtt.password_file, 'upstream.mqtt.password_file');
 
@@ -174,7 +178,7 @@ export class SyncService {
     log.info(
       {
         transports: [...this.drainers.keys()],
-        pull: this.auth.enabled,
+        pull: this.pullEnabled,
         consumers: this.consumers,
         last_seq: queue.lastSeq(),
       },
@@ -293,7 +297,7 @@ export class SyncService {
       last_seq: q.lastSeq(),
       transports,
       pull: {
-        enabled: this.auth.enabled,
+        enabled: this.pullEnabled,
         served_upto: state['pull.served'] ?? 0,
         acked_upto: state['pull.acked'] ?? 0,
         backlog: pb.total,
@@ -333,7 +337,7 @@ export class SyncService {
     return {
       status: problems.length ? 'degraded' : 'up',
       transports,
-      pull: this.auth.enabled,
+      pull: this.pullEnabled,
       ...(problems.length ? { problems } : {}),
     };
   }

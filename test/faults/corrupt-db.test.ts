@@ -66,7 +66,7 @@ describe('corrupt or partial database at start', () => {
       expect(d).toMatch(/move it \(and its -wal\/-shm files\) aside/);
       expect(d).toMatch(/restore a backup/);
       expect(sha(file)).toBe(before);
-      // Nothing new next to the evidence but the generated admin token (the auth component starts first).
+      // Nothing new next to the evidence (the auth component, which generates token files, starts after the store's check).
       expect(readdirSync(dir).filter((f) => f !== 'admin-token').sort()).toEqual(filesBefore);
     }, 30_000);
   }
