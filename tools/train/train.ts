@@ -9,11 +9,11 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import type { GatewayConfig } from '../../config/schema.js';
-import { extractFeatures, FEATURE_COUNT, FEATURE_NAMES, FEATURE_VERSION, type FeatureContext, type FeatureReport } from '../features.js';
-import { MANIFEST_FORMAT, type ModelManifest } from '../manifest.js';
-import { encodeLogisticModel, INPUT_NAME, OPSET, OUTPUT_NAME, referenceForward, type LogisticWeights } from '../onnx-graph.js';
-import { zoneIndex } from '../context.js';
+import type { GatewayConfig } from '../../src/config/schema.js';
+import { extractFeatures, FEATURE_COUNT, FEATURE_NAMES, FEATURE_VERSION, type FeatureContext, type FeatureReport } from '../../src/scoring/features.js';
+import { MANIFEST_FORMAT, type ModelManifest } from '../../src/scoring/manifest.js';
+import { encodeLogisticModel, INPUT_NAME, OPSET, OUTPUT_NAME, referenceForward, type LogisticWeights } from './onnx-graph.js';
+import { zoneIndex } from '../../src/scoring/context.js';
 import { generatePrior, PRIOR_GENERATOR, PRIOR_VERSION, rng } from './prior.js';
 
 /**
