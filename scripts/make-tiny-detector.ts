@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildTinyDetector } from '../src/evidence/tiny-detector.js';
+import { buildTinyDetector } from '../tools/tiny-detector.js';
 
 const { values } = parseArgs({
   options: {

@@ -5,7 +5,7 @@
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config/load.js';
-import { train } from '../src/scoring/train/train.js';
+import { train } from '../tools/train/train.js';
 import { VERSION } from '../src/gateway.js';
 
 const { values } = parseArgs({

@@ -5,7 +5,7 @@ import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SnapshotDetector } from '../src/evidence/detector.js';
-import { buildTinyDetector } from '../src/evidence/tiny-detector.js';
+import { buildTinyDetector } from '../tools/tiny-detector.js';
 import { decodeYoloOutput, hwcToChw, letterbox, unletterboxBox } from '../src/evidence/yolo.js';
 import { createLogger } from '../src/logger.js';
 import { getJson, postJson, seedReport, startGateway, tempDir, type TestGateway } from './helpers.js';

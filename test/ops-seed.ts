@@ -3,7 +3,7 @@
 import type Database from 'better-sqlite3';
 import { LEVELS } from '../src/config/schema.js';
 import { FacetWriter } from '../src/store/facets.js';
-import { rng } from '../src/scoring/train/prior.js';
+import { rng } from '../tools/train/prior.js';
 
 export const BEHAVIOURS: [string | null, string[]][] = [
   ['Following + approaching rapidly', ['following', 'approaching']],

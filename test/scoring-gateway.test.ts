@@ -9,10 +9,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load.js';
 import { createLogger } from '../src/logger.js';
 import { FEATURE_COUNT, FEATURE_NAMES } from '../src/scoring/features.js';
-import { encodeLogisticModel } from '../src/scoring/onnx-graph.js';
+import { encodeLogisticModel } from '../tools/train/onnx-graph.js';
 import { PRIME_INCIDENTS_SQL, PRIME_LABELS_SQL } from '../src/scoring/context.js';
 import { RescoreStage } from '../src/scoring/rescorer.js';
-import { train } from '../src/scoring/train/train.js';
+import { train } from '../tools/train/train.js';
 import { Store } from '../src/store/store.js';
 import type { ValidReport } from '../src/validate/report.js';
 import { getJson, postJson, seedReport, startGateway, tempDir, type TestGateway } from './helpers.js';
@@ -231,8 +231,12 @@ describe('a slow model cannot stall ingest', () => {
     const log = createLogger('silent');
     const store = new Store(dir, log);
     await store.start();
-    const config = loadConfig({ overrides: { scoring: { model_dir: SHIPPED, timeout_ms: 30, watch: false } } });
-    const stage = new RescoreStage(config, store, null, log, { testDelayMs: 400 });
+    // A really slow model with the shipped contract: 32 MatMuls of 1024×1024 per run, about
+    // 1 s on a 2-core box (30 ms per MatMul), against timeout_ms 30 and the 300 ms below.
+    const modelDir = tempDir('safesphere-slow-model-');
+    const config = loadConfig({ overrides: { scoring: { model_dir: modelDir, timeout_ms: 30, watch: false } } });
+    train({ seed: 5, priorSamples: 3000, config, dbFile: null, outDir: modelDir, heavy: { layers: 32, size: 1024 } });
+    const stage = new RescoreStage(config, store, null, log);
     await stage.start();
     const vr = (n: number, level: 'HIGH' | 'MEDIUM' = 'HIGH'): ValidReport => ({
       report: { incident_id: `SLOW_${n}`, timestamp: '2026-02-10T14:30:45', threat_level: level, threat_score: 0.7 },
@@ -242,7 +246,7 @@ describe('a slow model cannot stall ingest', () => {
       receivedAt: Date.now(),
     });
     try {
-      // The load's self-check waited out the delay; now the model is active.
+      // The load's self-check ran the slow model once (ungated, 5 s limit); now it is active.
       expect(stage.activeManifest).not.toBeNull();
       let t = performance.now();
       const late = await stage.scoreBatch([vr(1), vr(2)]);
@@ -268,6 +272,7 @@ describe('a slow model cannot stall ingest', () => {
       await stage.stop();
       await store.stop();
       rmSync(dir, { recursive: true, force: true });
+      rmSync(modelDir, { recursive: true, force: true });
     }
   });
 });

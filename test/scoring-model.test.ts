@@ -21,8 +21,8 @@ import {
   type FeatureReport,
 } from '../src/scoring/features.js';
 import { levelFor, validateManifest, type ModelManifest } from '../src/scoring/manifest.js';
-import { decodeLogisticModel, referenceForward } from '../src/scoring/onnx-graph.js';
-import { train } from '../src/scoring/train/train.js';
+import { decodeLogisticModel, referenceForward } from '../tools/train/onnx-graph.js';
+import { train } from '../tools/train/train.js';
 import { tempDir } from './helpers.js';
 
 const MODEL = new URL('../models/rescorer.onnx', import.meta.url);

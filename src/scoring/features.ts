@@ -1,5 +1,5 @@
 // The re-scorer's input: ONE function from a report plus what the gateway knows around it
-// to a fixed-order Float32 vector. The trainer (src/scoring/train/) and the live scorer
+// to a fixed-order Float32 vector. The trainer (tools/train/) and the live scorer
 // both call `extractFeatures`, so a model is always fed what it was trained on.
 //
 // Versioning: FEATURE_VERSION names the layout below. Any change to a feature's meaning,

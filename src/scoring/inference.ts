@@ -29,7 +29,6 @@ parentPort.on('message', async (msg) => {
     } else if (msg.type === 'run') {
       const session = sessions.get(msg.modelId);
       if (!session) throw new Error('model ' + msg.modelId + ' is not loaded');
-      if (workerData.testDelayMs > 0) { const until = Date.now() + workerData.testDelayMs; while (Date.now() < until); }
       const input = new ort.Tensor('float32', new Float32Array(msg.data), [msg.rows, msg.cols]);
       const out = await session.run({ [msg.input]: input });
       const data = Float32Array.from(out[msg.output].data);
@@ -75,8 +74,6 @@ type Reply =
 
 export interface InferenceOptions {
   intraOpThreads: number;
-  /** Tests only: the worker busy-waits this long before each run, to simulate a slow model. */
-  testDelayMs?: number;
 }
 
 /** One worker thread holding onnxruntime sessions, addressed by model id. */
@@ -97,7 +94,7 @@ export class InferenceWorker {
     this.exitError = null;
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { ortPath: require.resolve('onnxruntime-node'), testDelayMs: this.options.testDelayMs ?? 0 },
+      workerData: { ortPath: require.resolve('onnxruntime-node') },
     });
     worker.on('message', (msg: Reply) => {
       if (this.runIds.delete(msg.id)) this.runsInFlight--;

@@ -50,11 +50,6 @@ export interface RescoreStats {
   changed: { raised: number; lowered: number; held_by_floor: number };
 }
 
-export interface RescoreOptions {
-  /** Tests only: simulate a slow model (the worker busy-waits this long per run). */
-  testDelayMs?: number;
-}
-
 export class RescoreStage implements Scorer {
   readonly context: ContextWindow;
   private readonly worker: InferenceWorker;
@@ -78,7 +73,7 @@ export class RescoreStage implements Scorer {
     errors: 0,
     changed: { raised: 0, lowered: 0, held_by_floor: 0 },
   };
-  /** Resolves listeners waiting for the next load attempt to finish (tests, GET /model). */
+  /** Listeners waiting for the next load attempt to finish (nextLoad; only the tests wait on it). */
   private loadWaiters: ((r: { ok: boolean; error?: string }) => void)[] = [];
 
   constructor(
@@ -86,7 +81,6 @@ export class RescoreStage implements Scorer {
     private readonly store: Store,
     private readonly labels: LabelStore | null,
     private readonly log: Logger,
-    options: RescoreOptions = {},
   ) {
     const s = config.scoring;
     this.modelDir = resolve(s.model_dir);
@@ -96,7 +90,7 @@ export class RescoreStage implements Scorer {
       falseAlarmWindowMs: s.false_alarm_window_days * 86_400_000,
       defaultZoneRisk: s.default_zone_risk,
     });
-    this.worker = new InferenceWorker({ intraOpThreads: s.intra_op_threads, testDelayMs: options.testDelayMs ?? 0 });
+    this.worker = new InferenceWorker({ intraOpThreads: s.intra_op_threads });
   }
 
   async start(): Promise<void> {

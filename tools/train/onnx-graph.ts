@@ -5,7 +5,12 @@
 // `encodeLogisticModel` is what the trainer exports; `decodeLogisticModel` reads the
 // weights back out of any such file, for the TypeScript reference forward pass that the
 // parity test compares against onnxruntime.
+//
+// With a `heavy` branch the same graph also runs a chain of size×size MatMuls seeded from
+// the input and multiplied by zero into the logit: the same probabilities, but each run
+// takes real CPU time, so a test gets a genuinely slow model with the shipped contract.
 import onnxProto from 'onnx-proto';
+import { floatTensor, noise, tensorType } from '../onnx-build.js';
 
 const { onnx } = onnxProto;
 
@@ -20,42 +25,52 @@ export interface LogisticWeights {
   bias: number;
 }
 
-function floatTensor(name: string, dims: number[], values: Float32Array) {
-  // raw_data is little-endian IEEE 754: byte-for-byte reproducible on every platform.
-  const raw = Buffer.alloc(values.length * 4);
-  values.forEach((v, i) => raw.writeFloatLE(v, i * 4));
-  return onnx.TensorProto.create({ name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: raw });
-}
-
-function tensorType(dims: (number | string)[]) {
-  return onnx.TypeProto.create({
-    tensorType: {
-      elemType: onnx.TensorProto.DataType.FLOAT,
-      shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) },
-    },
-  });
+/** A zero-weighted compute branch: `layers` MatMuls of a [size, size] activation. */
+export interface HeavyBranch {
+  layers: number;
+  size: number;
 }
 
 /** Serialises a normalised logistic regression as an ONNX model (IR 8, opset 13). */
-export function encodeLogisticModel(w: LogisticWeights, docString: string, producerVersion: string): Uint8Array {
+export function encodeLogisticModel(w: LogisticWeights, docString: string, producerVersion: string, heavy?: HeavyBranch): Uint8Array {
   const F = w.weights.length;
-  const node = (opType: string, inputs: string[], output: string) =>
-    onnx.NodeProto.create({ opType, input: inputs, output: [output], name: `${opType.toLowerCase()}_${output}` });
+  const node = (opType: string, inputs: string[], output: string, attribute: InstanceType<typeof onnx.AttributeProto>[] = []) =>
+    onnx.NodeProto.create({ opType, input: inputs, output: [output], attribute, name: `${opType.toLowerCase()}_${output}` });
+  const nodes = [
+    node('Sub', [INPUT_NAME, 'mean'], 'centred'),
+    node('Div', ['centred', 'std'], 'normalised'),
+    node('MatMul', ['normalised', 'W'], 'linear'),
+    node('Add', ['linear', 'b'], 'logit'),
+  ];
+  const initializer = [
+    floatTensor('mean', [F], w.mean),
+    floatTensor('std', [F], w.std),
+    floatTensor('W', [F, 1], w.weights),
+    floatTensor('b', [1], new Float32Array([w.bias])),
+  ];
+  let logit = 'logit';
+  if (heavy && heavy.layers > 0) {
+    // Seeded from the input (0·sum), so onnxruntime cannot fold the chain into a constant
+    // at load; Tanh keeps every value finite, so the final ·0 is exactly 0.
+    const K = heavy.size;
+    const keepdims0 = onnx.AttributeProto.create({ name: 'keepdims', type: onnx.AttributeProto.AttributeType.INT, i: 0 });
+    initializer.push(floatTensor('hzero', [], new Float32Array([0])), floatTensor('hM', [K, K], noise(K * K, 11, 2 / Math.sqrt(K))));
+    nodes.push(node('ReduceSum', [INPUT_NAME], 'hsum', [keepdims0]), node('Mul', ['hsum', 'hzero'], 'hseed'), node('Add', ['hM', 'hseed'], 'h0'));
+    for (let l = 0; l < heavy.layers; l++) {
+      nodes.push(node('MatMul', [`h${l}`, 'hM'], `hm${l}`), node('Tanh', [`hm${l}`], `h${l + 1}`));
+    }
+    nodes.push(
+      node('ReduceMean', [`h${heavy.layers}`], 'hmean', [keepdims0]),
+      node('Mul', ['hmean', 'hzero'], 'hnothing'),
+      node('Add', ['logit', 'hnothing'], 'heavy_logit'),
+    );
+    logit = 'heavy_logit';
+  }
+  nodes.push(node('Sigmoid', [logit], OUTPUT_NAME));
   const graph = onnx.GraphProto.create({
     name: 'safesphere_rescorer',
-    node: [
-      node('Sub', [INPUT_NAME, 'mean'], 'centred'),
-      node('Div', ['centred', 'std'], 'normalised'),
-      node('MatMul', ['normalised', 'W'], 'linear'),
-      node('Add', ['linear', 'b'], 'logit'),
-      node('Sigmoid', ['logit'], OUTPUT_NAME),
-    ],
-    initializer: [
-      floatTensor('mean', [F], w.mean),
-      floatTensor('std', [F], w.std),
-      floatTensor('W', [F, 1], w.weights),
-      floatTensor('b', [1], new Float32Array([w.bias])),
-    ],
+    node: nodes,
+    initializer,
     input: [onnx.ValueInfoProto.create({ name: INPUT_NAME, type: tensorType(['batch', F]) })],
     output: [onnx.ValueInfoProto.create({ name: OUTPUT_NAME, type: tensorType(['batch', 1]) })],
   });

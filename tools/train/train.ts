@@ -9,11 +9,11 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import type { GatewayConfig } from '../../config/schema.js';
-import { extractFeatures, FEATURE_COUNT, FEATURE_NAMES, FEATURE_VERSION, type FeatureContext, type FeatureReport } from '../features.js';
-import { MANIFEST_FORMAT, type ModelManifest } from '../manifest.js';
-import { encodeLogisticModel, INPUT_NAME, OPSET, OUTPUT_NAME, referenceForward, type LogisticWeights } from '../onnx-graph.js';
-import { zoneIndex } from '../context.js';
+import type { GatewayConfig } from '../../src/config/schema.js';
+import { extractFeatures, FEATURE_COUNT, FEATURE_NAMES, FEATURE_VERSION, type FeatureContext, type FeatureReport } from '../../src/scoring/features.js';
+import { MANIFEST_FORMAT, type ModelManifest } from '../../src/scoring/manifest.js';
+import { encodeLogisticModel, INPUT_NAME, OPSET, OUTPUT_NAME, referenceForward, type HeavyBranch, type LogisticWeights } from './onnx-graph.js';
+import { zoneIndex } from '../../src/scoring/context.js';
 import { generatePrior, PRIOR_GENERATOR, PRIOR_VERSION, rng } from './prior.js';
 
 /**
@@ -62,6 +62,8 @@ export interface TrainOptions {
   /** How many prior samples one site label counts as. */
   siteWeight?: number;
   producerVersion?: string;
+  /** Adds a zero-weighted compute branch to the graph: same answers, slow runs (tests). */
+  heavy?: HeavyBranch;
 }
 
 export interface TrainResult {
@@ -351,8 +353,9 @@ export function train(options: TrainOptions): TrainResult {
   const doc =
     `SafeSphere Edge re-scorer: logistic regression on ${F} features (${FEATURE_VERSION}), ` +
     `trained by npm run train with seed ${options.seed} on ${prior.length} synthetic prior samples (${PRIOR_VERSION}) ` +
-    `and ${site.examples.length} site labels. See models/README.md.`;
-  const onnx = encodeLogisticModel(weights, doc, producerVersion);
+    `and ${site.examples.length} site labels. See models/README.md.` +
+    (options.heavy ? ` Plus a zero-weighted compute branch of ${options.heavy.layers} MatMuls (a deliberately slow model).` : '');
+  const onnx = encodeLogisticModel(weights, doc, producerVersion, options.heavy);
   const sha = createHash('sha256').update(onnx).digest('hex');
 
   // A self-check vector for the loader: a HIGH report with one corroborating camera.

@@ -11,6 +11,7 @@
 // and added to the output: the same answers, but a run that takes real CPU time (to
 // measure that inference does not block the event loop).
 import onnxProto from 'onnx-proto';
+import { floatTensor, noise, tensorType } from './onnx-build.js';
 
 const { onnx } = onnxProto;
 
@@ -24,42 +25,15 @@ export interface TinyDetectorOptions {
 
 export const TINY_LABELS = ['person', 'knife', 'car'];
 
-function floatTensor(name: string, dims: number[], values: ArrayLike<number>) {
-  const raw = Buffer.alloc(values.length * 4);
-  for (let i = 0; i < values.length; i++) raw.writeFloatLE(values[i]!, i * 4);
-  return onnx.TensorProto.create({ name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: raw });
-}
-
 function int64Tensor(name: string, values: number[]) {
   const raw = Buffer.alloc(values.length * 8);
   values.forEach((v, i) => raw.writeBigInt64LE(BigInt(v), i * 8));
   return onnx.TensorProto.create({ name, dims: [values.length], dataType: onnx.TensorProto.DataType.INT64, rawData: raw });
 }
 
-const tensorType = (dims: (number | string)[]) =>
-  onnx.TypeProto.create({
-    tensorType: {
-      elemType: onnx.TensorProto.DataType.FLOAT,
-      shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) },
-    },
-  });
-
 const intsAttr = (name: string, ints: number[]) =>
   onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INTS, ints });
 const intAttr = (name: string, i: number) => onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INT, i });
-
-/** Deterministic pseudo-random weights for the heavy branch (xorshift). */
-function noise(count: number, seed: number, scale: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  const out = new Float32Array(count);
-  for (let i = 0; i < count; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = (((s >>> 0) / 0xffffffff) * 2 - 1) * scale;
-  }
-  return out;
-}
 
 export function buildTinyDetector(options: TinyDetectorOptions = {}): { onnx: Uint8Array; labels: string[]; size: number; anchors: number } {
   const size = options.size ?? 64;

@@ -23,11 +23,11 @@
 // corroboration, decreasing in the false-alarm rate. The model is a logistic regression
 // on exactly these features, so it can represent this prior and the property tests check
 // that the trained weights kept those directions.
-import { LEVELS, type ThreatLevel } from '../../config/schema.js';
-import { extractFeatures, FEATURE_COUNT, type FeatureContext, type FeatureReport } from '../features.js';
+import { LEVELS, type ThreatLevel } from '../../src/config/schema.js';
+import { extractFeatures, FEATURE_COUNT, type FeatureContext, type FeatureReport } from '../../src/scoring/features.js';
 
 export const PRIOR_VERSION = 'prior-v1';
-export const PRIOR_GENERATOR = 'src/scoring/train/prior.ts';
+export const PRIOR_GENERATOR = 'tools/train/prior.ts';
 
 /** mulberry32: a small, fast, seedable PRNG with a full 2^32 period. Deterministic everywhere. */
 export function rng(seed: number): () => number {
