@@ -11,7 +11,7 @@ import { IngestPipeline, type IngestObserver } from './pipeline/ingest.js';
 import { ActionPolicy } from './policy/policy.js';
 import { RescoreStage } from './scoring/rescorer.js';
 import { type Scorer } from './scoring/scorer.js';
-import { LabelStore } from './store/labels.js';
+import type { LabelRepository } from './store/labels.js';
 import { GatewayMetrics } from './metrics/metrics.js';
 import { Operations } from './operations/service.js';
 import { Store } from './store/store.js';
@@ -23,7 +23,7 @@ import { SnapshotDetector } from './evidence/detector.js';
 import { SnapshotService } from './evidence/snapshots.js';
 import { OperatorChat } from './ai/chat.js';
 import { GeminiClient, resolveApiKey } from './ai/gemini.js';
-import { SecondOpinion, annotationsFor } from './ai/opinion.js';
+import { SecondOpinion } from './ai/opinion.js';
 import { MqttBroker } from './transport/mqtt/broker.js';
 import { ReportValidator } from './validate/report.js';
 
@@ -65,7 +65,7 @@ export class Gateway {
   /** Upstream sync: outbox drain (HTTP push, MQTT bridge), pull API, retention. */
   readonly sync: SyncService;
   /** Operator labels (POST /incidents/{id}/label), written in one transaction each. */
-  readonly labels: LabelStore;
+  readonly labels: LabelRepository;
   /** The re-score stage; null when a scorer was injected through GatewayOptions. */
   readonly rescorer: RescoreStage | null;
   /** Null when nodered.enabled is false: actions are planned but stay pending. */
@@ -98,16 +98,10 @@ export class Gateway {
     this.store = new Store(config.data_dir, log.child({ component: 'store' }));
     const validator = new ReportValidator(config.report);
     const policy = new ActionPolicy(config.policy);
-    this.labels = new LabelStore(this.store);
+    this.labels = this.store.labels;
     this.sync = new SyncService(config, this.store, log.child({ component: 'sync' }));
     // sync.token becomes one token with the sync role among auth.tokens.
     this.sync.auth.delegateTo(this.access);
-    // A label reaches the outbox in the label's own transaction.
-    this.labels.inTransaction((_db, label) => {
-      this.store.enqueueOutbox('label', label.incident_id, {
-        payload: { label_id: label.id, label: label.label, by: label.by, note: label.note, created_at: label.created_at },
-      });
-    });
     // Action outcomes and alerts are queued by triggers (migration 3); wake the drainers.
     this.bus.on('action.updated', () => this.sync.wake());
     this.rescorer = options.scorer
@@ -196,7 +190,7 @@ export class Gateway {
       incidentExtras: (id) => ({
         snapshot: this.snapshots?.get(id) ?? null,
         detections: this.snapshots?.detection(id) ?? null,
-        annotations: annotationsFor(this.store.database, id),
+        annotations: this.store.annotations.forIncident(id),
       }),
       access: this.access,
       tls: this.tls,

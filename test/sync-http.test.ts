@@ -266,9 +266,9 @@ describe('upstream sync: HTTP push', () => {
     const jpeg = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(2000, 7), Buffer.from([0xff, 0xd9])]);
     writeFileSync(join(gw.dataDir, 'snapshots', 'SNAP_0.jpg'), jpeg);
     const store = gw.gateway.store;
-    store.database.transaction(() => {
-      store.enqueueOutbox('snapshot', 'SNAP_0', { payload: { path: 'snapshots/SNAP_0.jpg', bytes: jpeg.length, sha256: 'x' } });
-    })();
+    store.transaction(() => {
+      store.outbox.enqueue('snapshot', 'SNAP_0', { payload: { path: 'snapshots/SNAP_0.jpg', bytes: jpeg.length, sha256: 'x' } });
+    });
     const label = gw.gateway.labels.add({ incidentId: 'SNAP_0', label: 'confirmed', by: 'operator-1', note: 'seen on camera' });
     expect(label).not.toBeNull();
 

@@ -34,7 +34,7 @@ export class Automation {
     broker: BrokerAccess,
     private readonly log: Logger,
   ) {
-    this.actionStore = new ActionStore(() => store.database, log);
+    this.actionStore = new ActionStore(store.actions, log);
     this.tracker = new ActionTracker(config.automation, new DeviceMap(config.devices, zones), this.actionStore, bus, log);
     const tracker = this.tracker;
     const bridge: AutomationBridge = {

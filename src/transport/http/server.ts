@@ -10,7 +10,7 @@ import type { HealthRegistry } from '../../health.js';
 import type { Logger } from '../../logger.js';
 import type { IngestPipeline } from '../../pipeline/ingest.js';
 import type { Store } from '../../store/store.js';
-import type { LabelStore } from '../../store/labels.js';
+import type { LabelRepository } from '../../store/labels.js';
 import type { RescoreStage } from '../../scoring/rescorer.js';
 import { parseJsonBody, type ReportValidator } from '../../validate/report.js';
 import { healthRoutes } from './routes/health.js';
@@ -40,7 +40,7 @@ export interface HttpDeps {
   log: Logger;
   version: string;
   /** Operator labels; absent in embeddings without the re-score stage. */
-  labels?: LabelStore | undefined;
+  labels?: LabelRepository | undefined;
   rescorer?: RescoreStage | null | undefined;
   /** Upstream sync: the pull API and /sync/status. */
   sync?: SyncService | undefined;
