@@ -21,10 +21,10 @@ describe('store', () => {
   });
 
   it('runs in WAL mode with synchronous=FULL and foreign keys on', () => {
-    const db = sqlite(store);
-    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(db.pragma('synchronous', { simple: true })).toBe(2); // FULL
-    expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
+    const settings = store.connectionSettings();
+    expect(settings.journal_mode).toBe('wal');
+    expect(settings.synchronous).toBe(2); // FULL
+    expect(settings.foreign_keys).toBe(1);
   });
 
   it('records applied migrations and does not re-run them', async () => {

@@ -183,6 +183,16 @@ export class Store {
     return this.incidents.statistics(now);
   }
 
+  /** The durability settings of the store's own connection (per-connection pragmas), for diagnostics. */
+  connectionSettings(): { journal_mode: string; synchronous: number; foreign_keys: number } {
+    if (!this.db) throw new Error('store is not started');
+    return {
+      journal_mode: this.db.pragma('journal_mode', { simple: true }) as string,
+      synchronous: this.db.pragma('synchronous', { simple: true }) as number,
+      foreign_keys: this.db.pragma('foreign_keys', { simple: true }) as number,
+    };
+  }
+
   /** A cheap liveness probe of the database. */
   ping(): boolean {
     try {
