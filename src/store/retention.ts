@@ -8,7 +8,7 @@ import { Repository, type Db } from './repository.js';
 import type { SyncStateRepository } from './sync-state.js';
 
 /** Incidents per read (and so per delete transaction). */
-export const RETENTION_CHUNK = 200;
+const CHUNK = 200;
 
 /** An incident is delivered when none of its entries waits for anyone. */
 const UNDELIVERED_ENTRY = `EXISTS (SELECT 1 FROM outbox o WHERE o.incident_id = i.incident_id
@@ -34,11 +34,11 @@ type Id = { incident_id: string };
 function prepare(db: Db) {
   return {
     deliveredOlderThan: db.prepare<{ cutoff: string; acked: number }, Id>(`SELECT i.incident_id FROM incidents i
-      WHERE i.created_at < @cutoff AND NOT ${UNDELIVERED_ENTRY} ORDER BY i.created_at LIMIT ${RETENTION_CHUNK}`),
+      WHERE i.created_at < @cutoff AND NOT ${UNDELIVERED_ENTRY} ORDER BY i.created_at LIMIT ${CHUNK}`),
     deliveredOldest: db.prepare<{ acked: number }, Id>(`SELECT i.incident_id FROM incidents i WHERE NOT ${UNDELIVERED_ENTRY}
-      ORDER BY i.created_at LIMIT ${RETENTION_CHUNK}`),
+      ORDER BY i.created_at LIMIT ${CHUNK}`),
     oldestOfLevel: db.prepare<{ level: ThreatLevel }, Id>(`SELECT i.incident_id FROM incidents i WHERE i.threat_level = @level
-      ORDER BY i.created_at LIMIT ${RETENTION_CHUNK}`),
+      ORDER BY i.created_at LIMIT ${CHUNK}`),
     snapshotFiles: db.prepare<[string], { payload: string | null }>("SELECT seq, payload FROM outbox WHERE incident_id = ? AND kind = 'snapshot'"),
     liveSnapshots: db.prepare<{ acked: number }, { seq: number; incident_id: string; rank: number; payload: string | null; delivered: number }>(
       `SELECT o.seq, o.incident_id, o.rank, o.payload,

@@ -195,8 +195,9 @@ export class Store {
 
   /** A cheap liveness probe of the database. */
   ping(): boolean {
+    if (!this.db) return false;
     try {
-      this.db!.prepare('SELECT 1').get();
+      this.db.prepare('SELECT 1').get();
       return true;
     } catch {
       return false;

@@ -86,7 +86,7 @@ export class Retention {
     );
   }
 
-  /** One pass over every rule. Synchronous chunks of RETENTION_CHUNK incidents, yielding between them. */
+  /** One pass over every rule. Synchronous chunks (of at most 200 incidents, see src/store/retention.ts), yielding between them. */
   async runOnce(now = Date.now()): Promise<RetentionReport> {
     const report: RetentionReport = {
       deleted_delivered: 0,
