@@ -13,6 +13,7 @@ import { Gateway } from '../src/gateway.js';
 import { createLogger } from '../src/logger.js';
 import { OPERATOR_TOKEN, SITE } from '../test/ops-fixtures.js';
 import { seedIncidents } from '../test/ops-seed.js';
+import { sqlite } from '../test/sqlite.js';
 
 const N = Number(process.env.ANALYSIS_INCIDENTS ?? 100_000);
 const ITERATIONS = Number(process.env.ANALYSIS_ITERATIONS ?? 30);
@@ -41,9 +42,9 @@ await gateway.start();
 try {
   const end = Date.now();
   const t0 = performance.now();
-  seedIncidents(gateway.store.database, N, end, 28 * DAY);
+  seedIncidents(sqlite(gateway.store), N, end, 28 * DAY);
   const seedMs = performance.now() - t0;
-  gateway.store.database.pragma('optimize');
+  sqlite(gateway.store).pragma('optimize');
   const base = `http://127.0.0.1:${gateway.get('http')!.port}`;
   const iso = (ms: number) => new Date(ms).toISOString();
   const cases: [string, string][] = [

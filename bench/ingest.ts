@@ -51,6 +51,7 @@ import { createLogger } from '../src/logger.js';
 import type { IngestObserver } from '../src/pipeline/ingest.js';
 import { seedReport } from '../test/helpers.js';
 import { summarize, type ChildMessage, type Job, type LoadResult, type ReportTemplate } from './protocol.js';
+import { sqlite } from '../test/sqlite.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const LOADGEN = fileURLToPath(new URL('./loadgen.ts', import.meta.url));
@@ -285,7 +286,7 @@ async function withGateway(
     const { load, server } = await runLoad(makeJob(gateway), recorder);
     probe.cpuAfterMs = calibrate();
     await gateway.get('pipeline')!.drain();
-    const stored = (gateway.store.database.prepare('SELECT count(*) AS n FROM incidents').get() as { n: number }).n;
+    const stored = (sqlite(gateway.store).prepare('SELECT count(*) AS n FROM incidents').get() as { n: number }).n;
     return { name, load, server, stored, counted: counted(gateway), warnings: logs, probe };
   } finally {
     await gateway.stop();

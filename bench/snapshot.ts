@@ -15,6 +15,7 @@ import sharp from 'sharp';
 import { processImage } from '../src/evidence/image.js';
 import { postJson, seedReport, startGateway, type TestGateway } from '../test/helpers.js';
 import { startFakeGemini } from '../test/evidence-fixtures.js';
+import { sqlite } from '../test/sqlite.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
 // 5/s: each report brings a 1080p snapshot, about a third of this 2-core machine's snapshot capacity.
@@ -109,7 +110,7 @@ async function reportPath(ai: boolean, jpeg: Buffer): Promise<{ p50: number; p99
   const stored = (await Promise.all(uploads)).filter((status) => status === 200).length;
   await gw.gateway.get('snapshots')!.settled();
   await gw.gateway.get('ai')!.opinion?.idle();
-  const annotations = (gw.gateway.store.database.prepare('SELECT count(*) AS n FROM annotations').get() as { n: number }).n;
+  const annotations = (sqlite(gw.gateway.store).prepare('SELECT count(*) AS n FROM annotations').get() as { n: number }).n;
   await gw.stop();
   await fake.close();
   latencies.sort((a, b) => a - b);

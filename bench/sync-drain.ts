@@ -21,7 +21,7 @@ import { createLogger } from '../src/logger.js';
 import { ActionPolicy } from '../src/policy/policy.js';
 import { ReportedLevelScorer } from '../src/scoring/scorer.js';
 import { Store } from '../src/store/store.js';
-import { CONSUMER } from '../src/sync/outbox.js';
+import { CONSUMER } from '../src/store/outbox.js';
 import type { IncidentDraft } from '../src/store/types.js';
 import { seedReport, tempDir } from '../test/helpers.js';
 import { freePort, Mosquitto, mosquittoAvailable } from '../test/mosquitto.js';

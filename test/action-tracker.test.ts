@@ -15,6 +15,7 @@ import { ReportedLevelScorer } from '../src/scoring/scorer.js';
 import { Store } from '../src/store/store.js';
 import { ReportValidator } from '../src/validate/report.js';
 import { seedReport, tempDir } from './helpers.js';
+import { sqlite } from './sqlite.js';
 
 const config = loadConfig({
   overrides: {
@@ -50,7 +51,7 @@ describe('action lifecycle', () => {
     return outcome;
   }
   const stateOf = (actionId: number) =>
-    (store.database.prepare('SELECT status, attempts, result FROM actions WHERE id = ?').get(actionId) as { status: string; attempts: number; result: string | null });
+    (sqlite(store).prepare('SELECT status, attempts, result FROM actions WHERE id = ?').get(actionId) as { status: string; attempts: number; result: string | null });
 
   beforeEach(async () => {
     dir = tempDir();
@@ -58,7 +59,7 @@ describe('action lifecycle', () => {
     store = new Store(dir, log);
     await store.start();
     bus = new EventBus(log);
-    actions = new ActionStore(() => store.database, log);
+    actions = new ActionStore(store.actions, log);
     tracker = new ActionTracker(config.automation, new DeviceMap(config.devices, config.zones), actions, bus, log);
     tracker.setFlowsRunning(true);
     pipeline = new IngestPipeline({ ...config.ingest, commit_window_ms: 0 }, store, new ReportedLevelScorer(), new ActionPolicy(config.policy), bus, log);
@@ -176,7 +177,7 @@ describe('action lifecycle', () => {
     const { actions: planned } = await report('INC_H', 'HIGH');
     actions.flush();
     // A stale one: received long before the restart.
-    store.database.prepare("UPDATE incidents SET received_at_ms = ? WHERE incident_id = 'INC_H'").run(Date.now() - 3600_000);
+    sqlite(store).prepare("UPDATE incidents SET received_at_ms = ? WHERE incident_id = 'INC_H'").run(Date.now() - 3600_000);
     await report('INC_I', 'HIGH');
     actions.flush();
     tracker.close();

@@ -6,6 +6,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectMqtt, getJson, postJson, seedReport, startGateway, type TestGateway } from './helpers.js';
 import { solidImage, startFakeGemini, uploadSnapshot, type FakeGemini, type GeminiCall } from './evidence-fixtures.js';
+import { sqlite } from './sqlite.js';
 
 const confirmed = { summary: 'A person holding a handgun near the entrance.', threat_confirmed: true, confidence: 0.92, potential_threat_level: 'CRITICAL', recommended_actions: ['Keep police informed', 'Lock the lobby doors'] };
 
@@ -101,7 +102,7 @@ describe('Gemini second opinion with actions carried out by Node-RED', () => {
       expect.objectContaining({ kind: 'ai_second_opinion', model: 'gemini-test-flash', ...confirmed, needs_review: false, images_sent: false }),
     ]);
     // Synced upstream: an outbox entry in the annotation's transaction.
-    const outbox = gw.gateway.store.database.prepare("SELECT payload FROM outbox WHERE incident_id = 'INC_AI_1' AND kind = 'annotation'").all() as { payload: string }[];
+    const outbox = sqlite(gw.gateway.store).prepare("SELECT payload FROM outbox WHERE incident_id = 'INC_AI_1' AND kind = 'annotation'").all() as { payload: string }[];
     expect(outbox.map((r) => JSON.parse(r.payload))).toEqual([expect.objectContaining({ annotation: 'ai_second_opinion', model: 'gemini-test-flash', threat_confirmed: true })]);
   });
 
@@ -171,7 +172,7 @@ describe('offline queue, budget, privacy and chat (no Node-RED)', () => {
       expect(gw.logs.lines.filter((l) => l.msg === 'AI queue full; oldest request dropped').map((l) => l.dropped)).toEqual(['INC_OFF_1', 'INC_OFF_2']);
       expect((await getJson(`${gw.httpUrl}/health`)).body.components.ai).toMatchObject({ status: 'degraded', online: false, queue: 2 });
       // Offline attempts never reached Gemini: they cost no budget and no per-incident cap.
-      expect(gw.gateway.store.database.prepare('SELECT count(*) AS n FROM ai_requests').get()).toEqual({ n: 0 });
+      expect(sqlite(gw.gateway.store).prepare('SELECT count(*) AS n FROM ai_requests').get()).toEqual({ n: 0 });
 
       fake.fallback = { kind: 'json', value: confirmed };
       const a = annotationStored(gw, 'INC_OFF_3');

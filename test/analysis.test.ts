@@ -6,6 +6,7 @@ import { LEVELS, type ThreatLevel } from '../src/config/schema.js';
 import { startGateway, type TestGateway } from './helpers.js';
 import { getAuthed, SITE } from './ops-fixtures.js';
 import { BEHAVIOURS, WEAPONS, seedIncidents } from './ops-seed.js';
+import { sqlite } from './sqlite.js';
 
 const DAY = 86_400_000;
 const END = Date.parse('2026-03-01T00:00:00.000Z');
@@ -34,10 +35,10 @@ describe('analysis and timelapse on 100,000 incidents', () => {
   beforeAll(async () => {
     gw = await startGateway({ ...SITE, scoring: { enabled: false } });
     const started = performance.now();
-    seedIncidents(gw.gateway.store.database, N, END, 28 * DAY);
+    seedIncidents(sqlite(gw.gateway.store), N, END, 28 * DAY);
     const seedMs = performance.now() - started;
     expect(seedMs).toBeLessThan(20_000);
-    const db = gw.gateway.store.database;
+    const db = sqlite(gw.gateway.store);
     rows = db.prepare('SELECT incident_id, created_at, camera_id, threat_level, threat_score, weapon_detected, weapon_types, behavior_summary FROM incidents').all() as Raw[];
     labels = db.prepare('SELECT id, incident_id, camera_id, label, created_at FROM labels').all() as typeof labels;
   }, 60_000);
@@ -142,7 +143,7 @@ describe('analysis and timelapse on 100,000 incidents', () => {
   }
 
   it('reads indexes only (no table scan) for every aggregate', () => {
-    const db = gw.gateway.store.database;
+    const db = sqlite(gw.gateway.store);
     const plan = (sql: string, ...p: unknown[]) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...p) as { detail: string }[]).map((r) => r.detail).join(' | ');
     const a = '2026-02-01T00:00:00.000Z';
     const b = '2026-02-08T00:00:00.000Z';

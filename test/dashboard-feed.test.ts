@@ -7,6 +7,7 @@ import WebSocket from 'ws';
 import { postJson, seedReport, startGateway, type TestGateway } from './helpers.js';
 import { CAMERA_TOKEN, OPERATOR_TOKEN, SITE, auth } from './ops-fixtures.js';
 import { seedIncidents } from './ops-seed.js';
+import { sqlite } from './sqlite.js';
 
 type Msg = Record<string, any>;
 
@@ -135,7 +136,7 @@ describe('WebSocket feeds', () => {
     const head = slow.messages[0]!.head as number;
     // The client stops reading; 20,000 incidents (about 9 MB of feed) arrive at once.
     (slow.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
-    seedIncidents(gw.gateway.store.database, 20_000, Date.now(), 3_600_000, 11);
+    seedIncidents(sqlite(gw.gateway.store), 20_000, Date.now(), 3_600_000, 11);
     gw.gateway.get('operations')!.feed.wake();
     await new Promise((r) => setTimeout(r, 1000));
     expect(gw.gateway.get('operations')!.feed.stats.paused).toBeGreaterThanOrEqual(1);
@@ -155,7 +156,7 @@ describe('WebSocket feeds', () => {
   it('replays a range in order at speed, and skips ahead with a notice for a stalled consumer', async () => {
     const to = new Date();
     const from = new Date(to.getTime() - 3_600_000);
-    const expected = (gw.gateway.store.database
+    const expected = (sqlite(gw.gateway.store)
       .prepare('SELECT count(*) AS n FROM incidents WHERE created_at >= ? AND created_at < ?')
       .get(from.toISOString(), to.toISOString()) as { n: number }).n;
     expect(expected).toBeGreaterThan(19_000);

@@ -10,6 +10,7 @@ import { decodeYoloOutput, hwcToChw, letterbox, unletterboxBox } from '../src/ev
 import { createLogger } from '../src/logger.js';
 import { getJson, postJson, seedReport, startGateway, tempDir, type TestGateway } from './helpers.js';
 import { uploadSnapshot } from './evidence-fixtures.js';
+import { sqlite } from './sqlite.js';
 
 const quiet = createLogger('silent');
 
@@ -257,7 +258,7 @@ describe('detections through the gateway', () => {
     expect(body.detections).toMatchObject({ model: expect.stringMatching(/^tiny\.onnx@[0-9a-f]{12}$/), boxes: [{ label: 'person', box: [300, 100, 400, 200] }] });
     expect(body.detections.person_conf).toBeGreaterThan(0.99);
     expect(body.detections.weapon_conf).toBeLessThan(0.05);
-    const payloads = (gw.gateway.store.database.prepare("SELECT payload FROM outbox WHERE incident_id = 'INC_DET' AND kind = 'annotation'").all() as { payload: string }[]).map((r) => JSON.parse(r.payload));
+    const payloads = (sqlite(gw.gateway.store).prepare("SELECT payload FROM outbox WHERE incident_id = 'INC_DET' AND kind = 'annotation'").all() as { payload: string }[]).map((r) => JSON.parse(r.payload));
     expect(payloads).toEqual([expect.objectContaining({ annotation: 'detections', person_conf: body.detections.person_conf })]);
     const health = await getJson(`${gw.httpUrl}/health`);
     expect(health.body.components.snapshot_model).toMatchObject({ status: 'up', runs: 1 });

@@ -7,6 +7,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectMqtt, getJson, postJson, seedReport, startGateway, type TestGateway } from './helpers.js';
 import { jpegWithGps, pngBomb, solidImage, uploadRaw, uploadSnapshot } from './evidence-fixtures.js';
+import { sqlite } from './sqlite.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const report = (id: string, extra: Record<string, unknown> = {}) =>
@@ -86,7 +87,7 @@ describe('evidence snapshots', () => {
     const incident = await getJson(`${gw.httpUrl}/incidents/INC_GPS`);
     expect(incident.body.snapshot).toMatchObject({ sha256: sha(original), original_format: 'jpeg', original_bytes: original.length, width: 32, height: 64, source: 'http' });
     // The reference is queued for upstream sync in the same transaction.
-    const outbox = gw.gateway.store.database
+    const outbox = sqlite(gw.gateway.store)
       .prepare("SELECT payload FROM outbox WHERE incident_id = 'INC_GPS' AND kind = 'snapshot'")
       .all() as { payload: string }[];
     expect(outbox).toHaveLength(1);
@@ -192,7 +193,7 @@ describe('evidence snapshots', () => {
     const incident = await getJson(`${gw.httpUrl}/incidents/INC_EARLY`);
     expect(incident.body.snapshot).toMatchObject({ sha256: sha(img), original_format: 'webp', width: 120, height: 80 });
     expect((await fetchImage(`${gw.httpUrl}/incidents/INC_EARLY/snapshot`)).status).toBe(200);
-    expect(gw.gateway.store.database.prepare('SELECT count(*) AS n FROM snapshots_held').get()).toEqual({ n: 0 });
+    expect(sqlite(gw.gateway.store).prepare('SELECT count(*) AS n FROM snapshots_held').get()).toEqual({ n: 0 });
   });
 
   it('drops a held snapshot whose report never comes, with a log line, and bounds the hold oldest-first', async () => {

@@ -10,12 +10,14 @@ import { loadConfig } from '../src/config/load.js';
 import { createLogger } from '../src/logger.js';
 import { FEATURE_COUNT, FEATURE_NAMES } from '../src/scoring/features.js';
 import { encodeLogisticModel } from '../tools/train/onnx-graph.js';
-import { PRIME_INCIDENTS_SQL, PRIME_LABELS_SQL } from '../src/scoring/context.js';
+import { PRIME_INCIDENTS_SQL } from '../src/store/incidents.js';
+import { PRIME_LABELS_SQL } from '../src/store/labels.js';
 import { RescoreStage } from '../src/scoring/rescorer.js';
 import { train } from '../tools/train/train.js';
 import { Store } from '../src/store/store.js';
 import type { ValidReport } from '../src/validate/report.js';
 import { getJson, postJson, seedReport, startGateway, tempDir, type TestGateway } from './helpers.js';
+import { sqlite } from './sqlite.js';
 
 const SHIPPED = new URL('../models/', import.meta.url).pathname;
 const CRITICAL_ACTIONS = ['police_dispatch', 'continuous_recording', 'live_location', 'voice_alert', 'safe_route', 'notify_all_contacts'];
@@ -325,7 +327,7 @@ describe('hot swap', () => {
       stop = true;
       await load;
       // Every acknowledged report is stored, each scored by one of the two models.
-      const db = gw.gateway.store.database;
+      const db = sqlite(gw.gateway.store);
       const rows = db.prepare('SELECT incident_id, model_version FROM incidents').all() as { incident_id: string; model_version: string | null }[];
       const stored = new Map(rows.map((r) => [r.incident_id, r.model_version]));
       expect([...acked].filter((id) => !stored.has(id))).toEqual([]);
@@ -346,7 +348,7 @@ describe('context queries', () => {
     await store.start();
     try {
       const plan = (sql: string) =>
-        (store.database.prepare(`EXPLAIN QUERY PLAN ${sql}`).all('x') as { detail: string }[]).map((r) => r.detail).join('; ');
+        (sqlite(store).prepare(`EXPLAIN QUERY PLAN ${sql}`).all('x') as { detail: string }[]).map((r) => r.detail).join('; ');
       // The exact statements ContextWindow.prime runs.
       const incidents = plan(PRIME_INCIDENTS_SQL);
       const labels = plan(PRIME_LABELS_SQL);

@@ -5,6 +5,7 @@ import { createLogger } from '../src/logger.js';
 import { MIGRATIONS } from '../src/store/migrations.js';
 import { Store, StoreOpenError } from '../src/store/store.js';
 import { tempDir } from './helpers.js';
+import { sqlite } from './sqlite.js';
 
 describe('store', () => {
   let dir: string;
@@ -20,14 +21,14 @@ describe('store', () => {
   });
 
   it('runs in WAL mode with synchronous=FULL and foreign keys on', () => {
-    const db = store.database;
-    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(db.pragma('synchronous', { simple: true })).toBe(2); // FULL
-    expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
+    const settings = store.connectionSettings();
+    expect(settings.journal_mode).toBe('wal');
+    expect(settings.synchronous).toBe(2); // FULL
+    expect(settings.foreign_keys).toBe(1);
   });
 
   it('records applied migrations and does not re-run them', async () => {
-    const versions = store.database.prepare('SELECT version FROM schema_migrations ORDER BY version').all();
+    const versions = sqlite(store).prepare('SELECT version FROM schema_migrations ORDER BY version').all();
     expect(versions).toEqual(MIGRATIONS.map((m) => ({ version: m.version })).sort((a, b) => a.version - b.version));
     const again = new Store(dir, createLogger('silent'));
     await again.start();
@@ -45,7 +46,7 @@ describe('store', () => {
     ['last 24 h per level', "SELECT count(*) FROM incidents WHERE threat_level = 'LOW' AND created_at >= 'x'"],
     ['actions of an incident', "SELECT * FROM actions WHERE incident_id = 'x'"],
   ])('serves "%s" from an index', (_name, sql) => {
-    const plan = (store.database.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join(' | ');
+    const plan = (sqlite(store).prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join(' | ');
     expect(plan).toMatch(/USING (COVERING )?INDEX|USING INTEGER PRIMARY KEY/);
     expect(plan).not.toMatch(/^SCAN incidents$|SCAN incidents(?! USING)/);
     expect(plan).not.toContain('TEMP B-TREE');

@@ -266,10 +266,10 @@ describe('upstream sync: HTTP push', () => {
     const jpeg = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(2000, 7), Buffer.from([0xff, 0xd9])]);
     writeFileSync(join(gw.dataDir, 'snapshots', 'SNAP_0.jpg'), jpeg);
     const store = gw.gateway.store;
-    store.database.transaction(() => {
-      store.enqueueOutbox('snapshot', 'SNAP_0', { payload: { path: 'snapshots/SNAP_0.jpg', bytes: jpeg.length, sha256: 'x' } });
-    })();
-    const label = gw.gateway.get('labels')!.add({ incidentId: 'SNAP_0', label: 'confirmed', by: 'operator-1', note: 'seen on camera' });
+    store.transaction(() => {
+      store.outbox.enqueue('snapshot', 'SNAP_0', { payload: { path: 'snapshots/SNAP_0.jpg', bytes: jpeg.length, sha256: 'x' } });
+    });
+    const label = gw.gateway.store.labels.add({ incidentId: 'SNAP_0', label: 'confirmed', by: 'operator-1', note: 'seen on camera' });
     expect(label).not.toBeNull();
 
     await receiver.waitFor(() => receiver.accepted.length === 4, 10_000, 'upload, snapshot ref and label');

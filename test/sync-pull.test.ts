@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.js';
 import { ReportedLevelScorer } from '../src/scoring/scorer.js';
 import { Store } from '../src/store/store.js';
-import { OutboxQueue } from '../src/sync/queue.js';
 import { getJson, postJson, seedReport, startGateway, tempDir, type TestGateway } from './helpers.js';
+import { sqlite } from './sqlite.js';
 
 const TOKEN = 'pull-token-123';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -82,7 +82,7 @@ describe('sync pull API', () => {
 
   it('shows a later change (a label) as a new entry after the cursor', async () => {
     const last = (await get(`${gw.httpUrl}/sync/status`, {})).body.last_seq;
-    gw.gateway.get('labels')!.add({ incidentId: 'PULL_1', label: 'false_alarm', by: 'op' });
+    gw.gateway.store.labels.add({ incidentId: 'PULL_1', label: 'false_alarm', by: 'op' });
     const { body } = await get(`${gw.httpUrl}/sync/incidents?after=${last}`);
     expect(body.incidents).toHaveLength(1);
     expect(body.incidents[0]).toMatchObject({ incident_id: 'PULL_1', sync: { kind: 'label', version: 1 } });
@@ -115,7 +115,7 @@ describe('sync pull API', () => {
     const status = (await get(`${gw.httpUrl}/sync/status`, {})).body;
     expect(status.pull).toMatchObject({ enabled: true, acked_upto: 10, backlog: status.last_seq - 10 });
     // Pull is the only consumer here, so the ack is what delivers.
-    const db = gw.gateway.store.database;
+    const db = sqlite(gw.gateway.store);
     expect(db.prepare('SELECT count(*) AS n FROM outbox WHERE seq <= 10 AND pending_mask != 0').get()).toEqual({ n: 0 });
     expect(db.prepare('SELECT count(*) AS n FROM outbox WHERE seq > 10 AND pending_mask = 4').get()).toEqual({ n: status.last_seq - 10 });
 
@@ -170,7 +170,7 @@ describe('the outbox', () => {
         actions: [],
       });
       store.commitBatch([draft('OB_1'), draft('OB_2')]);
-      const db = store.database;
+      const db = sqlite(store);
       expect(db.prepare('SELECT incident_id, kind, version, rank, camera_id, pending_mask FROM outbox ORDER BY seq').all()).toEqual([
         { incident_id: 'OB_1', kind: 'incident', version: 1, rank: 1, camera_id: 'cam-1', pending_mask: 3 },
         { incident_id: 'OB_2', kind: 'incident', version: 1, rank: 1, camera_id: 'cam-1', pending_mask: 3 },
@@ -182,14 +182,14 @@ describe('the outbox', () => {
       expect(db.prepare('SELECT count(*) AS n FROM incidents').get()).toEqual({ n: 2 });
       // Inside another transaction, the general API; a rollback takes the entry with it.
       expect(() =>
-        db.transaction(() => {
-          store.enqueueOutbox('alert', 'OB_1', { payload: { x: 1 } });
+        store.transaction(() => {
+          store.outbox.enqueue('alert', 'OB_1', { payload: { x: 1 } });
           throw new Error('rollback');
-        })(),
+        }),
       ).toThrow('rollback');
-      expect(db.transaction(() => store.enqueueOutbox('alert', 'OB_1'))()).toMatchObject({ version: 1 });
-      expect(db.transaction(() => store.enqueueOutbox('alert', 'OB_1'))()).toMatchObject({ version: 2 });
-      expect(() => store.enqueueOutbox('alert', 'NOPE')).toThrow(/unknown incident/);
+      expect(store.transaction(() => store.outbox.enqueue('alert', 'OB_1'))).toMatchObject({ version: 1 });
+      expect(store.transaction(() => store.outbox.enqueue('alert', 'OB_1'))).toMatchObject({ version: 2 });
+      expect(() => store.outbox.enqueue('alert', 'NOPE')).toThrow(/unknown incident/);
       // An action outcome (the automation stage's UPDATE) is queued by a trigger in the same transaction.
       db.prepare("INSERT INTO actions (incident_id, action_type, status, created_at, updated_at) VALUES ('OB_2', 'siren', 'pending', 'x', 'x')").run();
       db.prepare("UPDATE actions SET status = 'succeeded', result = 'ok' WHERE incident_id = 'OB_2'").run();
@@ -205,8 +205,7 @@ describe('the outbox', () => {
     const store = new Store(dir, createLogger('silent'));
     await store.start();
     try {
-      const db = store.database;
-      new OutboxQueue(db); // prepares every statement
+      const db = sqlite(store);
       const plan = (sql: string) =>
         (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join(' | ');
       expect(plan('SELECT * FROM outbox WHERE pending_mask & 1 ORDER BY rank, seq LIMIT 10')).toMatch(/USING INDEX outbox_pending_http/);

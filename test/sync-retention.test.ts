@@ -7,9 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.js';
 import { ReportedLevelScorer } from '../src/scoring/scorer.js';
 import { Store } from '../src/store/store.js';
-import { OutboxQueue } from '../src/sync/queue.js';
 import { Retention } from '../src/sync/retention.js';
 import { getJson, postJson, seedReport, startGateway, tempDir, type TestGateway } from './helpers.js';
+import { sqlite } from './sqlite.js';
 
 const TOKEN = 'retention-token';
 const MB = 1024 * 1024;
@@ -19,7 +19,7 @@ describe('retention and buffer caps', () => {
   let gw: TestGateway;
   let retention: (o: { maxAgeDays?: number; maxDbMb?: number; maxSnapshotMb?: number }) => Retention;
   const order: string[] = []; // every incident, in the order it was stored
-  const count = (sql: string) => (gw.gateway.store.database.prepare(sql).get() as { n: number }).n;
+  const count = (sql: string) => (sqlite(gw.gateway.store).prepare(sql).get() as { n: number }).n;
   const present = (id: string) => gw.gateway.store.getIncident(id) !== null;
   const snapshotFile = (id: string) => join(gw.dataDir, 'snapshots', `${id}.jpg`);
 
@@ -40,10 +40,9 @@ describe('retention and buffer caps', () => {
       { scorer: new ReportedLevelScorer() },
     );
     const store = gw.gateway.store;
-    const queue = new OutboxQueue(store.database);
     const log = gw.gateway.log.child({ component: 'retention' });
     retention = (o) =>
-      new Retention(store, queue, { maxAgeDays: o.maxAgeDays ?? 0, maxDbMb: o.maxDbMb ?? 0, maxSnapshotMb: o.maxSnapshotMb ?? 0, dataDir: gw.dataDir }, log);
+      new Retention(store, { maxAgeDays: o.maxAgeDays ?? 0, maxDbMb: o.maxDbMb ?? 0, maxSnapshotMb: o.maxSnapshotMb ?? 0, dataDir: gw.dataDir }, log);
 
     for (let i = 0; i < 8; i++) await post(`OLD_${i}`, ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'][i % 4]!);
     for (let r = 0; r < 30; r++) {
@@ -65,7 +64,7 @@ describe('retention and buffer caps', () => {
     ];
     for (const id of withSnapshots) {
       writeFileSync(snapshotFile(id), Buffer.alloc(SNAPSHOT_BYTES, 1));
-      store.database.transaction(() => store.enqueueOutbox('snapshot', id, { payload: { path: `snapshots/${id}.jpg`, bytes: SNAPSHOT_BYTES } }))();
+      store.transaction(() => store.outbox.enqueue('snapshot', id, { payload: { path: `snapshots/${id}.jpg`, bytes: SNAPSHOT_BYTES } }));
     }
     // The cloud pulls and acks the eight OLD incidents: they are delivered.
     const page = await fetch(`${gw.httpUrl}/sync/incidents?after=0&limit=8`, { headers: { authorization: `Bearer ${TOKEN}` } });
@@ -86,7 +85,7 @@ describe('retention and buffer caps', () => {
     for (const id of ['HIGH_0', 'HIGH_1', 'HIGH_2']) expect(existsSync(snapshotFile(id))).toBe(true);
     // Only the files went; every incident row is still there.
     expect(count('SELECT count(*) AS n FROM incidents')).toBe(order.length);
-    const evicted = gw.gateway.store.database
+    const evicted = sqlite(gw.gateway.store)
       .prepare("SELECT count(*) AS n FROM outbox WHERE kind = 'snapshot' AND json_extract(payload, '$.evicted') = 1")
       .get() as { n: number };
     expect(evicted.n).toBe(15);
@@ -103,13 +102,13 @@ describe('retention and buffer caps', () => {
     // Size the cap on a page-for-page copy of the database: between its size without any
     // LOW row and its size without any LOW or MEDIUM row, so about half the MEDIUM must go.
     const twinDir = tempDir();
-    await gw.gateway.store.database.backup(join(twinDir, 'safesphere.db'));
+    await sqlite(gw.gateway.store).backup(join(twinDir, 'safesphere.db'));
     const twin = new Store(twinDir, createLogger('silent'));
     await twin.start();
-    const twinRetention = new Retention(twin, new OutboxQueue(twin.database), { maxAgeDays: 0, maxDbMb: 0, maxSnapshotMb: 0, dataDir: twinDir }, createLogger('silent'));
-    twin.database.prepare("DELETE FROM incidents WHERE threat_level = 'LOW'").run();
+    const twinRetention = new Retention(twin, { maxAgeDays: 0, maxDbMb: 0, maxSnapshotMb: 0, dataDir: twinDir }, createLogger('silent'));
+    sqlite(twin).prepare("DELETE FROM incidents WHERE threat_level = 'LOW'").run();
     const withoutLow = twinRetention.dbBytes();
-    twin.database.prepare("DELETE FROM incidents WHERE threat_level = 'MEDIUM'").run();
+    sqlite(twin).prepare("DELETE FROM incidents WHERE threat_level = 'MEDIUM'").run();
     const withoutLowOrMedium = twinRetention.dbBytes();
     await twin.stop();
     rmSync(twinDir, { recursive: true, force: true });

@@ -10,7 +10,7 @@ import type { SnapshotService } from '../evidence/snapshots.js';
 import type { Store } from '../store/store.js';
 import type { IncidentSummary } from '../store/types.js';
 import { GeminiFailure, type GeminiClient } from './gemini.js';
-import { annotationsFor, type SecondOpinion } from './opinion.js';
+import type { SecondOpinion } from './opinion.js';
 
 export const MAX_QUESTION_CHARS = 2000;
 const MAX_CONTEXT_INCIDENTS = 40;
@@ -162,7 +162,7 @@ export class OperatorChat {
         if (actions.length) parts.push(`actions ${actions.map((a) => `${a.action_type}:${a.status}`).join(',')}`);
         const det = this.snapshots?.detection(i.incident_id);
         if (det) parts.push(`image model person ${det.person_conf.toFixed(2)} weapon ${det.weapon_conf.toFixed(2)}`);
-        const ai = annotationsFor(this.store.database, i.incident_id).at(-1);
+        const ai = this.store.annotations.forIncident(i.incident_id).at(-1);
         if (ai) parts.push(`AI opinion "${ai.summary.slice(0, 160)}"${ai.needs_review ? ' (flagged for review)' : ''}`);
         return parts.join('; ');
       })

@@ -9,35 +9,18 @@
 // offline: queued requests wait for the next probe). The per-day budget and per-incident cap
 // are counted in SQLite (table ai_requests), so a restart does not reset them. The AI never
 // changes a level: a disagreement only sets needs_review on the annotation.
-import type Database from 'better-sqlite3';
 import { loadSharp } from '../evidence/sharp.js';
-import { LEVELS, type GatewayConfig, type ThreatLevel } from '../config/schema.js';
+import type { GatewayConfig, ThreatLevel } from '../config/schema.js';
+import { levelIndex } from '../levels.js';
 import type { EventBus } from '../events/bus.js';
 import type { ComponentHealth } from '../health.js';
 import type { Logger } from '../logger.js';
 import type { SnapshotService } from '../evidence/snapshots.js';
+import type { AnnotationRepository } from '../store/annotations.js';
 import type { Store } from '../store/store.js';
 import type { StoredIncident } from '../store/types.js';
 import { GeminiFailure, type GeminiClient, type SecondOpinionAnswer } from './gemini.js';
 
-export interface Annotation {
-  id: number;
-  incident_id: string;
-  kind: string;
-  model: string;
-  summary: string;
-  threat_confirmed: boolean;
-  confidence: number;
-  potential_threat_level: ThreatLevel;
-  recommended_actions: string[];
-  needs_review: boolean;
-  review_reason: string | null;
-  images_sent: boolean;
-  created_at: string;
-}
-
-type Stmt = Database.Statement<unknown[], Record<string, unknown>>;
-const rank = (l: ThreatLevel) => LEVELS.indexOf(l);
 const utcDay = (ms = Date.now()) => new Date(ms).toISOString().slice(0, 10);
 const IMAGE_MAX_PX = 1024;
 
@@ -61,10 +44,10 @@ export interface OpinionCounters {
 
 /** The disagreement rule: the AI doubts a serious incident, or puts it two or more levels lower. */
 export function reviewReason(level: ThreatLevel, answer: SecondOpinionAnswer): string | null {
-  if (!answer.threat_confirmed && rank(level) >= rank('HIGH')) {
+  if (!answer.threat_confirmed && levelIndex(level) >= levelIndex('HIGH')) {
     return `AI does not confirm a threat (confidence ${answer.confidence}) but the incident is ${level}`;
   }
-  if (rank(answer.potential_threat_level) <= rank(level) - 2) {
+  if (levelIndex(answer.potential_threat_level) <= levelIndex(level) - 2) {
     return `AI suggests ${answer.potential_threat_level}, the incident is ${level}`;
   }
   return null;
@@ -72,7 +55,7 @@ export function reviewReason(level: ThreatLevel, answer: SecondOpinionAnswer): s
 
 export class SecondOpinion {
   private readonly queue: string[] = [];
-  private stmts: Record<string, Stmt> = {};
+  private readonly rows: AnnotationRepository;
   private running = false;
   private stopped = true;
   private pauseTimer: NodeJS.Timeout | null = null;
@@ -110,24 +93,11 @@ export class SecondOpinion {
     /** Whether an automation stage dispatches actions (nodered.enabled). Off: actions stay pending by design. */
     private readonly automationOn: boolean,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.rows = store.annotations;
+  }
 
   async start(): Promise<void> {
-    const db = this.store.database;
-    const p = (sql: string) => db.prepare<unknown[], Record<string, unknown>>(sql);
-    this.stmts = {
-      requestsToday: p('SELECT count(*) AS n FROM ai_requests WHERE day = ?'),
-      requestsFor: p("SELECT count(*) AS n FROM ai_requests WHERE incident_id = ? AND purpose = 'opinion'"),
-      logRequest: p('INSERT INTO ai_requests (day, purpose, incident_id, at) VALUES (?, ?, ?, ?) RETURNING id'),
-      setOutcome: p('UPDATE ai_requests SET outcome = ? WHERE id = ?'),
-      forget: p('DELETE FROM ai_requests WHERE id = ?'),
-      hasAnnotation: p("SELECT 1 AS x FROM annotations WHERE incident_id = ? AND kind = 'ai_second_opinion' LIMIT 1"),
-      insert: p(`INSERT INTO annotations (incident_id, kind, model, summary, threat_confirmed, confidence, potential_threat_level,
-          recommended_actions, needs_review, review_reason, images_sent, created_at)
-        VALUES (@incident_id, 'ai_second_opinion', @model, @summary, @threat_confirmed, @confidence, @potential_threat_level,
-          @recommended_actions, @needs_review, @review_reason, @images_sent, @created_at)`),
-      pendingActions: p("SELECT count(*) AS n FROM actions WHERE incident_id = ? AND status = 'pending'"),
-    };
     this.stopped = false;
     this.unsubscribe = this.snapshots.onEvidenceReady((id) => this.consider(id));
     this.log.info(
@@ -147,7 +117,7 @@ export class SecondOpinion {
   /** Budget bookkeeping shared with the chat: logs one request, or returns null when the day's budget is spent. */
   takeBudget(purpose: 'opinion' | 'chat', incidentId: string | null): number | null {
     const day = utcDay();
-    const used = (this.stmts.requestsToday!.get(day) as { n: number }).n;
+    const used = this.rows.requestsOn(day);
     if (used >= this.config.daily_budget) {
       if (this.budgetLoggedFor !== day) {
         this.budgetLoggedFor = day;
@@ -155,28 +125,27 @@ export class SecondOpinion {
       }
       return null;
     }
-    const row = this.stmts.logRequest!.get(day, purpose, incidentId, new Date().toISOString()) as { id: number };
-    return row.id;
+    return this.rows.logRequest(day, purpose, incidentId, new Date().toISOString());
   }
 
   recordOutcome(requestId: number, outcome: string): void {
     if (this.stopped) return;
     // A request that never reached Gemini (offline) costs no quota: it does not count
     // against the day's budget or the incident's cap, so an outage cannot use them up.
-    if (outcome === 'network') this.stmts.forget!.run(requestId);
-    else this.stmts.setOutcome!.run(outcome, requestId);
+    if (outcome === 'network') this.rows.forgetRequest(requestId);
+    else this.rows.setOutcome(requestId, outcome);
   }
 
   budgetLeft(): number {
-    return Math.max(0, this.config.daily_budget - (this.stmts.requestsToday!.get(utcDay()) as { n: number }).n);
+    return Math.max(0, this.config.daily_budget - this.rows.requestsOn(utcDay()));
   }
 
   /** An incident with its snapshot (and detections) ready: queue it if it qualifies. */
   consider(incidentId: string): void {
     if (this.stopped) return;
     const incident = this.store.getIncident(incidentId);
-    if (!incident || rank(incident.threat_level) < rank(this.config.min_level)) return;
-    if (this.stmts.hasAnnotation!.get(incidentId) || this.queue.includes(incidentId)) return;
+    if (!incident || levelIndex(incident.threat_level) < levelIndex(this.config.min_level)) return;
+    if (this.rows.hasOpinion(incidentId) || this.queue.includes(incidentId)) return;
     if (this.queue.length >= this.config.queue_max) {
       const dropped = this.queue.shift();
       this.counters.dropped_queue_full++;
@@ -236,7 +205,7 @@ export class SecondOpinion {
   /** Resolves once no action of the incident is pending (or after ai.dispatch_wait_ms). */
   private async actionsDispatched(incidentId: string): Promise<void> {
     if (!this.automationOn) return;
-    const pending = () => (this.stmts.pendingActions!.get(incidentId) as { n: number }).n;
+    const pending = () => this.store.actions.pendingCount(incidentId);
     if (pending() === 0) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
@@ -257,11 +226,11 @@ export class SecondOpinion {
   private async next(): Promise<void> {
     const incidentId = this.queue[0]!;
     const incident = this.store.getIncident(incidentId);
-    if (!incident || this.stmts.hasAnnotation!.get(incidentId)) {
+    if (!incident || this.rows.hasOpinion(incidentId)) {
       this.queue.shift();
       return;
     }
-    if ((this.stmts.requestsFor!.get(incidentId) as { n: number }).n >= this.config.per_incident_cap) {
+    if (this.rows.opinionRequestsFor(incidentId) >= this.config.per_incident_cap) {
       this.queue.shift();
       this.counters.skipped_cap++;
       this.log.warn({ incident_id: incidentId, per_incident_cap: this.config.per_incident_cap }, 'AI per-incident cap reached; no second opinion');
@@ -358,27 +327,22 @@ export class SecondOpinion {
   private storeAnnotation(incident: StoredIncident, a: SecondOpinionAnswer, imagesSent: boolean): void {
     const reason = reviewReason(incident.threat_level, a);
     const createdAt = new Date().toISOString();
-    const db = this.store.database;
-    const id = db.transaction(() => {
-      const info = this.stmts.insert!.run({
+    const id = this.rows.addOpinion(
+      {
         incident_id: incident.incident_id,
         model: this.client.model,
         summary: a.summary,
-        threat_confirmed: a.threat_confirmed ? 1 : 0,
+        threat_confirmed: a.threat_confirmed,
         confidence: a.confidence,
         potential_threat_level: a.potential_threat_level,
-        recommended_actions: JSON.stringify(a.recommended_actions),
-        needs_review: reason ? 1 : 0,
+        recommended_actions: a.recommended_actions,
+        needs_review: reason !== null,
         review_reason: reason,
-        images_sent: imagesSent ? 1 : 0,
+        images_sent: imagesSent,
         created_at: createdAt,
-      });
-      const annotationId = Number(info.lastInsertRowid);
-      this.store.enqueueOutbox('annotation', incident.incident_id, {
-        payload: { annotation: 'ai_second_opinion', annotation_id: annotationId, model: this.client.model, ...a, needs_review: reason !== null, review_reason: reason, images_sent: imagesSent, created_at: createdAt },
-      });
-      return annotationId;
-    })();
+      },
+      (annotationId) => ({ annotation: 'ai_second_opinion', annotation_id: annotationId, model: this.client.model, ...a, needs_review: reason !== null, review_reason: reason, images_sent: imagesSent, created_at: createdAt }),
+    );
     this.counters.stored++;
     if (reason) this.counters.needs_review++;
     this.log.info(
@@ -406,21 +370,4 @@ export class SecondOpinion {
       last_error: this.lastError,
     };
   }
-}
-
-/** Annotations of one incident, for GET /incidents/{id}. */
-export function annotationsFor(db: Database.Database, incidentId: string): Annotation[] {
-  const rows = db
-    .prepare(
-      `SELECT id, incident_id, kind, model, summary, threat_confirmed, confidence, potential_threat_level, recommended_actions,
-        needs_review, review_reason, images_sent, created_at FROM annotations WHERE incident_id = ? ORDER BY id`,
-    )
-    .all(incidentId) as Record<string, unknown>[];
-  return rows.map((r) => ({
-    ...(r as unknown as Annotation),
-    threat_confirmed: r.threat_confirmed === 1,
-    needs_review: r.needs_review === 1,
-    images_sent: r.images_sent === 1,
-    recommended_actions: JSON.parse(r.recommended_actions as string) as string[],
-  }));
 }

@@ -42,7 +42,7 @@ export class Automation {
     private readonly log: Logger,
     options: AutomationOptions = {},
   ) {
-    this.actionStore = new ActionStore(() => store.database, log);
+    this.actionStore = new ActionStore(store.actions, log);
     this.tracker = new ActionTracker(config.automation, new DeviceMap(config.devices, zones), this.actionStore, bus, log, options.routeProvider ?? null);
     const tracker = this.tracker;
     const bridge: AutomationBridge = {

@@ -8,8 +8,9 @@
 import type { GatewayConfig, ThreatLevel } from '../config/schema.js';
 import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../logger.js';
-import type { PlannedAction, StoredIncident } from '../store/types.js';
-import type { ActionStore, OpenActionRow } from './action-store.js';
+import type { OpenAction } from '../store/actions.js';
+import { incidentView, type PlannedAction, type StoredIncident } from '../store/types.js';
+import type { ActionStore } from './action-store.js';
 import type { DeviceMap } from './devices.js';
 import {
   FINAL_STATES,
@@ -21,33 +22,6 @@ import {
   type ResultAck,
   type ResultInput,
 } from './types.js';
-
-/** What an action message says of its incident, from a stored incident or an open-action row. */
-function incidentView(src: {
-  incident_id: string;
-  threat_level: ThreatLevel;
-  threat_score: number;
-  reported_level: ThreatLevel;
-  camera_id: string | null;
-  timestamp: string;
-  behavior_summary: string | null;
-  weapon_detected: boolean | number;
-  weapon_types: string;
-  people_count: number | null;
-}): ActionMessage['incident'] {
-  return {
-    incident_id: src.incident_id,
-    threat_level: src.threat_level,
-    threat_score: src.threat_score,
-    reported_level: src.reported_level,
-    camera_id: src.camera_id,
-    timestamp: src.timestamp,
-    behavior_summary: src.behavior_summary,
-    weapon_detected: src.weapon_detected === true || src.weapon_detected === 1,
-    weapon_types: JSON.parse(src.weapon_types) as string[],
-    people_count: src.people_count,
-  };
-}
 
 const RETRIED_LEVELS: ReadonlySet<ThreatLevel> = new Set(['HIGH', 'CRITICAL']);
 
@@ -165,7 +139,7 @@ export class ActionTracker implements Omit<AutomationBridge, 'publish'> {
   }
 
   /** Picks up what a previous run left unfinished. */
-  resume(rows: OpenActionRow[]): { resumed: number; expired: number } {
+  resume(rows: OpenAction[]): { resumed: number; expired: number } {
     const cutoff = Date.now() - this.config.redispatch_max_age_s * 1000;
     let resumed = 0;
     let expired = 0;
@@ -176,7 +150,7 @@ export class ActionTracker implements Omit<AutomationBridge, 'publish'> {
         expired++;
         continue;
       }
-      this.track(row.id, row.action_type, row.description, incidentView(row), row.received_at_ms, row.attempts);
+      this.track(row.id, row.action_type, row.description, row.incident, row.received_at_ms, row.attempts);
       resumed++;
     }
     return { resumed, expired };

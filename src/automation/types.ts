@@ -1,6 +1,7 @@
 // The typed interface between the gateway and the SafeSphere Node-RED nodes. The nodes
 // (nodes/safesphere/*.js) reach it in-process through RED.settings.safesphere.
 import type { ThreatLevel } from '../config/schema.js';
+import type { IncidentView } from '../store/types.js';
 
 export type ActionState = 'pending' | 'dispatched' | 'succeeded' | 'failed' | 'timed_out';
 export const FINAL_STATES: ReadonlySet<ActionState> = new Set(['succeeded', 'failed', 'timed_out']);
@@ -30,18 +31,7 @@ export interface RecorderRef extends DeviceRef {
 /** What a `safesphere action` node emits as msg.payload. */
 export interface ActionMessage {
   action: { id: number; type: string; description: string | null; attempt: number };
-  incident: {
-    incident_id: string;
-    threat_level: ThreatLevel;
-    threat_score: number;
-    reported_level: ThreatLevel;
-    camera_id: string | null;
-    timestamp: string;
-    behavior_summary: string | null;
-    weapon_detected: boolean;
-    weapon_types: string[];
-    people_count: number | null;
-  };
+  incident: IncidentView;
   level: ThreatLevel;
   camera_id: string | null;
   zones: string[];

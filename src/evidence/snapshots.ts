@@ -15,15 +15,15 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, renameSync, rmSync } from 'node:fs';
 import { open, readFile, rm } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
-import type Database from 'better-sqlite3';
 import { ID_PATTERN, type GatewayConfig } from '../config/schema.js';
 import { ERRORS, GatewayError } from '../errors.js';
 import type { EventBus } from '../events/bus.js';
 import type { ComponentHealth } from '../health.js';
 import type { Logger } from '../logger.js';
+import type { DetectionRecord, SnapshotRecord, SnapshotRepository } from '../store/snapshots.js';
 import type { Store } from '../store/store.js';
 import type { SnapshotDetector, DetectionResult } from './detector.js';
-import { processImage, tooManyBytes, type ImageFormat, type ProcessedImage } from './image.js';
+import { processImage, tooManyBytes, type ProcessedImage } from './image.js';
 
 const INCIDENT_ID = new RegExp(ID_PATTERN);
 
@@ -37,24 +37,6 @@ export interface SnapshotInput {
   source: SnapshotSource;
 }
 
-/** The `snapshots` row. Paths are relative to data_dir when the snapshot dir is inside it. */
-export interface SnapshotRecord {
-  incident_id: string;
-  sha256: string;
-  original_format: ImageFormat;
-  original_bytes: number;
-  width: number;
-  height: number;
-  file: string;
-  thumb_file: string;
-  stored_bytes: number;
-  jpeg_sha256: string;
-  camera_id: string | null;
-  source: SnapshotSource;
-  received_at: string;
-  attached_at: string;
-}
-
 export interface SnapshotOutcome {
   /** attached: on a stored incident; held: waiting for its report; duplicate: these bytes were already taken. */
   status: 'attached' | 'held' | 'duplicate';
@@ -66,17 +48,6 @@ export interface SnapshotOutcome {
   width: number;
   height: number;
 }
-
-export interface DetectionRecord {
-  model: string;
-  person_conf: number;
-  weapon_conf: number;
-  boxes: DetectionResult['detections'];
-  inference_ms: number;
-  created_at: string;
-}
-
-type Stmt = Database.Statement<unknown[], Record<string, unknown>>;
 
 export const snapshotFileNames = (incidentId: string) => ({
   full: `${incidentId}_screenshot.jpg`,
@@ -138,7 +109,7 @@ export class SnapshotService {
   readonly dir: string;
   private readonly dataDir: string;
   private readonly limiter: Limiter;
-  private stmts: Record<string, Stmt> = {};
+  private readonly rows: SnapshotRepository;
   /** Incident ids with a held snapshot: the incident.stored listener's fast path. */
   private readonly held = new Set<string>();
   private expiryTimer: NodeJS.Timeout | null = null;
@@ -169,31 +140,13 @@ export class SnapshotService {
     this.dataDir = resolve(dataDir);
     this.dir = resolve(config.dir || join(this.dataDir, 'snapshots'));
     this.limiter = new Limiter(config.max_concurrent, config.max_queued);
+    this.rows = store.snapshots;
   }
 
   async start(): Promise<void> {
     mkdirSync(this.dir, { recursive: true, mode: 0o750 });
-    const db = this.store.database;
-    const p = (sql: string) => db.prepare<unknown[], Record<string, unknown>>(sql);
-    this.stmts = {
-      get: p('SELECT * FROM snapshots WHERE incident_id = ?'),
-      insert: p(`INSERT INTO snapshots (incident_id, sha256, original_format, original_bytes, width, height, file, thumb_file,
-          stored_bytes, jpeg_sha256, camera_id, source, received_at, attached_at)
-        VALUES (@incident_id, @sha256, @original_format, @original_bytes, @width, @height, @file, @thumb_file,
-          @stored_bytes, @jpeg_sha256, @camera_id, @source, @received_at, @attached_at)`),
-      heldGet: p('SELECT meta, received_ms FROM snapshots_held WHERE incident_id = ?'),
-      heldInsert: p('INSERT INTO snapshots_held (incident_id, meta, stored_bytes, received_ms) VALUES (?, ?, ?, ?)'),
-      heldDelete: p('DELETE FROM snapshots_held WHERE incident_id = ?'),
-      heldAll: p('SELECT incident_id, received_ms FROM snapshots_held ORDER BY received_ms'),
-      heldOldest: p('SELECT incident_id, meta FROM snapshots_held ORDER BY received_ms LIMIT 1'),
-      heldTotals: p('SELECT count(*) AS n, coalesce(sum(stored_bytes), 0) AS bytes FROM snapshots_held'),
-      heldExpired: p('SELECT incident_id, meta FROM snapshots_held WHERE received_ms <= ? ORDER BY received_ms'),
-      detectionGet: p('SELECT model, person_conf, weapon_conf, boxes, inference_ms, created_at FROM detections WHERE incident_id = ?'),
-      detectionInsert: p(`INSERT OR REPLACE INTO detections (incident_id, model, person_conf, weapon_conf, boxes, inference_ms, created_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?)`),
-    };
     this.held.clear();
-    for (const r of this.stmts.heldAll!.all() as { incident_id: string }[]) this.held.add(r.incident_id);
+    for (const id of this.rows.heldIds()) this.held.add(id);
     this.stopped = false;
     // Reports that committed while we were down (or before a restart) take their held snapshot now.
     for (const id of [...this.held]) if (this.store.getIncident(id)) this.attachHeld(id);
@@ -244,13 +197,12 @@ export class SnapshotService {
 
   get(incidentId: string): SnapshotRecord | null {
     if (this.stopped) return null;
-    return (this.stmts.get!.get(incidentId) as SnapshotRecord | undefined) ?? null;
+    return this.rows.get(incidentId);
   }
 
   detection(incidentId: string): DetectionRecord | null {
     if (this.stopped) return null;
-    const row = this.stmts.detectionGet!.get(incidentId) as (Omit<DetectionRecord, 'boxes'> & { boxes: string }) | undefined;
-    return row ? { ...row, boxes: JSON.parse(row.boxes) as DetectionRecord['boxes'] } : null;
+    return this.rows.detection(incidentId);
   }
 
   isHeld(incidentId: string): boolean {
@@ -349,10 +301,7 @@ export class SnapshotService {
   private existing(incidentId: string, sha256: string, cameraId: string | null): SnapshotOutcome | null {
     const row = this.get(incidentId);
     let found: SnapshotRecord | null = row;
-    if (!found && this.held.has(incidentId)) {
-      const h = this.stmts.heldGet!.get(incidentId) as { meta: string } | undefined;
-      if (h) found = JSON.parse(h.meta) as SnapshotRecord;
-    }
+    if (!found && this.held.has(incidentId)) found = this.rows.held(incidentId);
     if (!found) return null;
     if (found.sha256 === sha256) {
       this.counters.duplicates++;
@@ -402,12 +351,7 @@ export class SnapshotService {
 
   /** The snapshots row and its outbox entry, in ONE transaction. */
   private attach(record: SnapshotRecord, image: ProcessedImage | null, fromHold = false): void {
-    const db = this.store.database;
-    db.transaction(() => {
-      this.stmts.insert!.run(record);
-      if (fromHold) this.stmts.heldDelete!.run(record.incident_id);
-      this.store.enqueueOutbox('snapshot', record.incident_id, { payload: this.outboxPayload(record) });
-    })();
+    this.rows.attach(record, this.outboxPayload(record), fromHold);
     if (fromHold) {
       this.held.delete(record.incident_id);
       this.counters.attached_from_hold++;
@@ -454,13 +398,12 @@ export class SnapshotService {
 
   private storeDetection(incidentId: string, r: DetectionResult): void {
     const now = new Date().toISOString();
-    const db = this.store.database;
-    db.transaction(() => {
-      this.stmts.detectionInsert!.run(incidentId, r.model, r.person, r.weapon, JSON.stringify(r.detections), r.inferenceMs, now);
-      this.store.enqueueOutbox('annotation', incidentId, {
-        payload: { annotation: 'detections', model: r.model, person_conf: r.person, weapon_conf: r.weapon, detections: r.detections, created_at: now },
-      });
-    })();
+    this.rows.storeDetection(
+      incidentId,
+      { model: r.model, person_conf: r.person, weapon_conf: r.weapon, boxes: r.detections, inference_ms: r.inferenceMs },
+      now,
+      { annotation: 'detections', model: r.model, person_conf: r.person, weapon_conf: r.weapon, detections: r.detections, created_at: now },
+    );
     this.log.info(
       { incident_id: incidentId, model: r.model, person: round(r.person), weapon: round(r.weapon), boxes: r.detections.length, ms: round(r.totalMs) },
       'snapshot detections stored',
@@ -469,35 +412,35 @@ export class SnapshotService {
 
   private hold(record: SnapshotRecord): void {
     const nowMs = Date.now();
-    this.stmts.heldInsert!.run(record.incident_id, JSON.stringify(record), record.stored_bytes, nowMs);
+    this.rows.hold(record, nowMs);
     this.held.add(record.incident_id);
     this.counters.held_total++;
     this.log.info({ incident_id: record.incident_id, hold_s: this.config.hold_s }, 'snapshot held until its report arrives');
     // Bounded: the oldest held snapshots go first.
     const maxBytes = this.config.hold_max_mb * 1024 * 1024;
     for (;;) {
-      const t = this.stmts.heldTotals!.get() as { n: number; bytes: number };
+      const t = this.rows.heldTotals();
       if (t.n <= this.config.hold_max_count && t.bytes <= maxBytes) break;
-      const oldest = this.stmts.heldOldest!.get() as { incident_id: string; meta: string } | undefined;
+      const oldest = this.rows.oldestHeld();
       if (!oldest) break;
-      this.dropHeld(oldest.incident_id, oldest.meta, 'the hold is full (snapshots.hold_max_count / hold_max_mb); oldest dropped');
+      this.dropHeld(oldest.incidentId, oldest.record, 'the hold is full (snapshots.hold_max_count / hold_max_mb); oldest dropped');
       this.counters.dropped_full++;
     }
     this.scheduleExpiry();
   }
 
   private attachHeld(incidentId: string): void {
-    const h = this.stmts.heldGet!.get(incidentId) as { meta: string } | undefined;
-    if (!h) {
+    const held = this.rows.held(incidentId);
+    if (!held) {
       this.held.delete(incidentId);
       return;
     }
-    const record = { ...(JSON.parse(h.meta) as SnapshotRecord), attached_at: new Date().toISOString() };
+    const record = { ...held, attached_at: new Date().toISOString() };
     const incident = this.store.getIncident(incidentId);
     try {
       if (incident) this.checkCamera(incident.camera_id, record.camera_id);
     } catch {
-      this.dropHeld(incidentId, h.meta, `the report came from ${incident?.camera_id}, the snapshot from ${record.camera_id}`);
+      this.dropHeld(incidentId, held, `the report came from ${incident?.camera_id}, the snapshot from ${record.camera_id}`);
       this.counters.dropped_mismatch++;
       return;
     }
@@ -508,9 +451,8 @@ export class SnapshotService {
     }
   }
 
-  private dropHeld(incidentId: string, meta: string, reason: string): void {
-    const record = JSON.parse(meta) as SnapshotRecord;
-    this.stmts.heldDelete!.run(incidentId);
+  private dropHeld(incidentId: string, record: SnapshotRecord, reason: string): void {
+    this.rows.unhold(incidentId);
     this.held.delete(incidentId);
     rmSync(this.absolute(record.file), { force: true });
     rmSync(this.absolute(record.thumb_file), { force: true });
@@ -520,8 +462,8 @@ export class SnapshotService {
   private expireHeld(): void {
     if (this.stopped) return;
     const cutoff = Date.now() - this.config.hold_s * 1000;
-    for (const r of this.stmts.heldExpired!.all(cutoff) as { incident_id: string; meta: string }[]) {
-      this.dropHeld(r.incident_id, r.meta, `no report for it within snapshots.hold_s (${this.config.hold_s} s)`);
+    for (const r of this.rows.heldReceivedBy(cutoff)) {
+      this.dropHeld(r.incidentId, r.record, `no report for it within snapshots.hold_s (${this.config.hold_s} s)`);
       this.counters.dropped_expired++;
     }
     this.scheduleExpiry();
@@ -531,9 +473,9 @@ export class SnapshotService {
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
     this.expiryTimer = null;
     if (this.stopped || this.held.size === 0) return;
-    const oldest = this.stmts.heldAll!.get() as { received_ms: number } | undefined;
-    if (!oldest) return;
-    const due = Math.max(0, oldest.received_ms + this.config.hold_s * 1000 - Date.now());
+    const oldestMs = this.rows.oldestHeldMs();
+    if (oldestMs === null) return;
+    const due = Math.max(0, oldestMs + this.config.hold_s * 1000 - Date.now());
     this.expiryTimer = setTimeout(() => this.expireHeld(), due + 5);
     this.expiryTimer.unref();
   }

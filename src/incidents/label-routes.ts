@@ -4,7 +4,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { ERRORS, GatewayError, type ErrorDetail } from '../errors.js';
-import { LABELS, type LabelStore, type LabelValue } from '../store/labels.js';
+import { LABELS, type LabelRepository, type LabelValue } from '../store/labels.js';
 
 const MAX_BY = 128;
 const MAX_NOTE = 2048;
@@ -32,7 +32,7 @@ function parseLabelBody(body: unknown): { label: LabelValue; by: string; note: s
 }
 
 export const labelRoutes =
-  (labels: LabelStore): FastifyPluginAsync =>
+  (labels: LabelRepository): FastifyPluginAsync =>
   async (app) => {
     app.post<{ Params: { incident_id: string } }>(
       '/incidents/:incident_id/label',

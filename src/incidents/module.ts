@@ -1,6 +1,5 @@
 // The incident query API: lists, the one incident view (the API's and the dashboard's), the
 // statistics, and operator labels. After the features whose data the view shows.
-import { annotationsFor } from '../ai/opinion.js';
 import type { Module, ModuleContext } from '../module.js';
 import { labelRoutes } from './label-routes.js';
 import { incidentRoutes } from './routes.js';
@@ -8,14 +7,14 @@ import { IncidentView } from './view.js';
 
 export function create(ctx: ModuleContext): Module {
   const { store, config } = ctx;
-  const labels = ctx.use('labels');
+  const labels = ctx.store.labels;
   const operations = ctx.find('operations');
   const snapshots = ctx.find('snapshots');
   const view = new IncidentView({
     actions: (id) => store.actionsFor(id),
     alerts: (id) => store.alertsFor(id),
     labels: (id) => labels.forIncident(id),
-    annotations: (id) => annotationsFor(store.database, id),
+    annotations: (id) => store.annotations.forIncident(id),
     zoneOf: (camera) => operations?.queries.zoneOf(camera) ?? null,
     operatorStatus: (id) => operations?.queries.status(id) ?? null,
     snapshot: (id) => snapshots?.get(id) ?? null,

@@ -16,7 +16,8 @@ import type { WebSocket } from 'ws';
 import { LEVELS, type GatewayConfig, type ThreatLevel } from '../config/schema.js';
 import type { HealthRegistry } from '../health.js';
 import type { Logger } from '../logger.js';
-import type { FeedRow, OpsQueries } from './queries.js';
+import type { FeedRow } from '../store/operations.js';
+import type { OpsQueries } from './queries.js';
 
 export const FEED_SCHEMA_VERSION = 1;
 const PAGE = 256;

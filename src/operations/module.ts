@@ -11,7 +11,7 @@ declare module '../module.js' {
 }
 
 export function create(ctx: ModuleContext): Module {
-  const operations = new Operations(ctx.config, ctx.store, ctx.bus, ctx.health, ctx.logger('operations'), ctx.use('labels'));
+  const operations = new Operations(ctx.config, ctx.store, ctx.bus, ctx.health, ctx.logger('operations'), ctx.store.labels);
   ctx.provide('operations', operations);
   return {
     name: 'operations',

@@ -1,13 +1,11 @@
 // The read side of site operations: analysis and timelapse aggregates (every figure from
-// an indexed SQL aggregate, never rows loaded into JavaScript), active threats per zone,
-// the operator's incident status, and the live feed's change log. Migration 6 adds the
-// tables and indexes used here.
-import type Database from 'better-sqlite3';
+// an indexed SQL aggregate in src/store/operations.ts, never rows loaded into JavaScript),
+// active threats per zone, the operator's incident status, and the live feed's change log.
 import { LEVELS, type GatewayConfig, type ThreatLevel } from '../config/schema.js';
+import type { FeedRow, IncidentStatus, OperationsRepository, ReplayRow } from '../store/operations.js';
 import type { Store } from '../store/store.js';
 
 type Zone = GatewayConfig['zones'][number];
-type Row = Record<string, unknown>;
 
 /** Weight of each level in the risk index: a CRITICAL counts as much as eight LOWs. */
 export const LEVEL_WEIGHT: Record<ThreatLevel, number> = { LOW: 1, MEDIUM: 2, HIGH: 4, CRITICAL: 8 };
@@ -83,45 +81,11 @@ export interface ActiveThreat {
   created_at: string;
 }
 
-export interface IncidentStatus {
-  incident_id: string;
-  state: 'acknowledged' | 'resolved';
-  acknowledged_by: string | null;
-  acknowledged_at: string | null;
-  resolved_by: string | null;
-  resolved_at: string | null;
-  note: string | null;
-  updated_at: string;
-}
-
-export interface FeedRow {
-  seq: number;
-  kind: 'incident' | 'action' | 'label' | 'status';
-  incident_id: string;
-  level: ThreatLevel | null;
-  camera_id: string | null;
-  data: string;
-  at: string;
-}
-
-export interface ReplayRow {
-  id: number;
-  incident_id: string;
-  seq: number;
-  threat_level: ThreatLevel;
-  threat_score: number;
-  camera_id: string | null;
-  weapon_detected: number;
-  behavior_summary: string | null;
-  created_at: string;
-}
-
 const pct = (now: number, before: number): number | null => (before === 0 ? null : Math.round(((now - before) / before) * 1000) / 10);
 const round = (x: number, digits = 4) => Math.round(x * 10 ** digits) / 10 ** digits;
 
 export class OpsQueries {
-  private prepared: Database.Database | null = null;
-  private s: Record<string, Database.Statement<unknown[], Row>> = {};
+  private readonly rows: OperationsRepository;
   private readonly zoneOfCamera = new Map<string, string>();
 
   constructor(
@@ -129,71 +93,16 @@ export class OpsQueries {
     private readonly zones: readonly Zone[],
   ) {
     for (const z of zones) for (const c of z.cameras) if (!this.zoneOfCamera.has(c)) this.zoneOfCamera.set(c, z.id);
+    this.rows = store.operations;
   }
 
   zoneOf(cameraId: string | null): string | null {
     return cameraId === null ? null : (this.zoneOfCamera.get(cameraId) ?? null);
   }
 
-  private get st(): Record<string, Database.Statement<unknown[], Row>> {
-    const db = this.store.database;
-    if (this.prepared === db) return this.s;
-    const p = (sql: string) => db.prepare<unknown[], Row>(sql);
-    this.s = {
-      // One pass over incidents_ops_range (covering): per camera, level and local hour.
-      cameraLevelHour: p(`SELECT coalesce(camera_id, '') AS camera_id, threat_level AS level,
-          (((CAST(substr(created_at, 12, 2) AS INTEGER) * 60 + CAST(substr(created_at, 15, 2) AS INTEGER) + CAST(? AS INTEGER)) % 1440 + 1440) % 1440) / 60 AS hour,
-          count(*) AS n, sum(threat_score) AS score_sum, max(threat_score) AS score_max, sum(weapon_detected) AS weapons
-        FROM incidents INDEXED BY incidents_ops_range WHERE created_at >= ? AND created_at < ?
-        GROUP BY 1, 2, 3`),
-      levelCount: p(`SELECT count(*) AS n FROM incidents INDEXED BY incidents_level_created
-        WHERE threat_level = ? AND created_at >= ? AND created_at < ?`),
-      // Labels given in the range; an incident's latest label counts.
-      falseAlarms: p(`SELECT coalesce(l.camera_id, '') AS camera_id, l.label AS label, count(*) AS n
-        FROM labels l INDEXED BY labels_created
-        WHERE l.created_at >= ? AND l.created_at < ?
-          AND NOT EXISTS (SELECT 1 FROM labels l2 WHERE l2.incident_id = l.incident_id AND l2.id > l.id)
-        GROUP BY 1, 2`),
-      facets: p(`SELECT kind, value, count(*) AS n FROM incident_facets INDEXED BY incident_facets_created
-        WHERE created_at >= ? AND created_at < ? GROUP BY kind, value ORDER BY n DESC, value`),
-      timelapse: p(`SELECT (unixepoch(created_at) - CAST(? AS INTEGER)) / CAST(? AS INTEGER) AS b, coalesce(camera_id, '') AS camera_id, threat_level AS level, count(*) AS n
-        FROM incidents INDEXED BY incidents_ops_range WHERE created_at >= ? AND created_at < ?
-        GROUP BY 1, 2, 3`),
-      active: p(`SELECT i.incident_id, i.camera_id, i.threat_level, i.created_at FROM incidents i INDEXED BY incidents_level_created
-        WHERE i.threat_level = ? AND i.created_at >= ?
-          AND NOT EXISTS (SELECT 1 FROM incident_status s WHERE s.incident_id = i.incident_id AND s.state = 'resolved')
-        ORDER BY i.created_at DESC LIMIT 1000`),
-      statusGet: p(`SELECT incident_id, state, acknowledged_by, acknowledged_at, resolved_by, resolved_at, note, updated_at
-        FROM incident_status WHERE incident_id = ?`),
-      statusAck: p(`INSERT INTO incident_status (incident_id, state, acknowledged_by, acknowledged_at, note, updated_at)
-        VALUES (?, 'acknowledged', ?, ?, ?, ?)
-        ON CONFLICT (incident_id) DO UPDATE SET acknowledged_by = coalesce(acknowledged_by, excluded.acknowledged_by),
-          acknowledged_at = coalesce(acknowledged_at, excluded.acknowledged_at), note = coalesce(excluded.note, note),
-          updated_at = excluded.updated_at`),
-      statusResolve: p(`INSERT INTO incident_status (incident_id, state, acknowledged_by, acknowledged_at, resolved_by, resolved_at, note, updated_at)
-        VALUES (?, 'resolved', ?, ?, ?, ?, ?, ?)
-        ON CONFLICT (incident_id) DO UPDATE SET state = 'resolved',
-          acknowledged_by = coalesce(acknowledged_by, excluded.acknowledged_by), acknowledged_at = coalesce(acknowledged_at, excluded.acknowledged_at),
-          resolved_by = excluded.resolved_by, resolved_at = excluded.resolved_at, note = coalesce(excluded.note, note),
-          updated_at = excluded.updated_at`),
-      incidentExists: p('SELECT 1 AS x FROM incidents WHERE incident_id = ?'),
-      feedAfter: p('SELECT seq, kind, incident_id, level, camera_id, data, at FROM ops_feed WHERE seq > ? ORDER BY seq LIMIT ?'),
-      feedBounds: p('SELECT coalesce(min(seq), 0) AS oldest, coalesce(max(seq), 0) AS head FROM ops_feed'),
-      feedHead: p('SELECT coalesce(max(seq), 0) AS head FROM ops_feed'),
-      feedPrune: p('DELETE FROM ops_feed WHERE seq IN (SELECT seq FROM ops_feed WHERE seq <= ? ORDER BY seq LIMIT ?)'),
-      replayPage: p(`SELECT id, incident_id, seq, threat_level, threat_score, camera_id, weapon_detected, behavior_summary, created_at
-        FROM incidents INDEXED BY incidents_created
-        WHERE (created_at, id) > (?, ?) AND created_at < ?
-        ORDER BY created_at, id LIMIT ?`),
-    };
-    this.prepared = db;
-    return this.s;
-  }
-
   // ------------------------------------------------------------------ analysis
 
   analysis(fromIso: string, toIso: string, utcOffsetMin = 0): Analysis {
-    const s = this.st;
     const fromMs = Date.parse(fromIso);
     const toMs = Date.parse(toIso);
     const prevFrom = new Date(fromMs - (toMs - fromMs)).toISOString();
@@ -204,15 +113,7 @@ export class OpsQueries {
     const levels = zeroLevels();
     let total = 0;
     let weapons = 0;
-    for (const r of s.cameraLevelHour!.all(utcOffsetMin, fromIso, toIso) as {
-      camera_id: string;
-      level: ThreatLevel;
-      hour: number;
-      n: number;
-      score_sum: number;
-      score_max: number;
-      weapons: number;
-    }[]) {
+    for (const r of this.rows.cameraLevelHour(utcOffsetMin, fromIso, toIso)) {
       let c = cameras.get(r.camera_id);
       if (!c) {
         c = {
@@ -262,14 +163,14 @@ export class OpsQueries {
     const prevLevels = zeroLevels();
     let prevTotal = 0;
     for (const level of LEVELS) {
-      const n = (s.levelCount!.get(level, prevFrom, fromIso) as { n: number }).n;
+      const n = this.rows.levelCount(level, prevFrom, fromIso);
       prevLevels[level] = n;
       prevTotal += n;
     }
 
     const fa = { labelled: 0, false_alarm: 0, confirmed: 0, rate: null as number | null, cameras: [] as Analysis['false_alarms']['cameras'] };
     const perCamera = new Map<string, { labelled: number; false_alarm: number }>();
-    for (const r of s.falseAlarms!.all(fromIso, toIso) as { camera_id: string; label: string; n: number }[]) {
+    for (const r of this.rows.latestLabels(fromIso, toIso)) {
       const c = perCamera.get(r.camera_id) ?? { labelled: 0, false_alarm: 0 };
       c.labelled += r.n;
       fa.labelled += r.n;
@@ -286,7 +187,7 @@ export class OpsQueries {
 
     const behaviours: Analysis['behaviours'] = [];
     const weaponFamilies: Analysis['weapon_families'] = [];
-    for (const r of s.facets!.all(fromIso, toIso) as { kind: string; value: string; n: number }[]) {
+    for (const r of this.rows.facets(fromIso, toIso)) {
       (r.kind === 'behaviour' ? behaviours : weaponFamilies).push({ value: r.value, count: r.n });
     }
 
@@ -322,7 +223,7 @@ export class OpsQueries {
       levels: zeroLevels(),
       cameras: {},
     }));
-    for (const r of this.st.timelapse!.all(fromS, bucketS, fromIso, toIso) as { b: number; camera_id: string; level: ThreatLevel; n: number }[]) {
+    for (const r of this.rows.timelapse(fromS, bucketS, fromIso, toIso)) {
       const b = buckets[Math.min(Math.max(r.b, 0), n - 1)]!;
       b.total += r.n;
       b.levels[r.level] += r.n;
@@ -340,7 +241,7 @@ export class OpsQueries {
     const since = new Date(now - windowS * 1000).toISOString();
     const out: ActiveThreat[] = [];
     for (const level of levels) {
-      for (const r of this.st.active!.all(level, since) as { incident_id: string; camera_id: string | null; threat_level: ThreatLevel; created_at: string }[]) {
+      for (const r of this.rows.unresolved(level, since)) {
         out.push({ ...r, zone: this.zoneOf(r.camera_id) });
       }
     }
@@ -350,47 +251,43 @@ export class OpsQueries {
   // ------------------------------------------------------------------ incident status
 
   incidentExists(incidentId: string): boolean {
-    return this.st.incidentExists!.get(incidentId) !== undefined;
+    return this.store.incidents.exists(incidentId);
   }
 
   status(incidentId: string): IncidentStatus | null {
-    return (this.st.statusGet!.get(incidentId) as IncidentStatus | undefined) ?? null;
+    return this.rows.status(incidentId);
   }
 
   /** Acknowledges (idempotent: the first acknowledgement's operator and time are kept). */
   acknowledge(incidentId: string, by: string, note: string | null, at = new Date()): IncidentStatus {
-    const iso = at.toISOString();
-    this.st.statusAck!.run(incidentId, by, iso, note, iso);
-    return this.status(incidentId)!;
+    return this.rows.acknowledge(incidentId, by, note, at.toISOString());
   }
 
   resolve(incidentId: string, by: string, note: string | null, at = new Date()): IncidentStatus {
-    const iso = at.toISOString();
-    this.st.statusResolve!.run(incidentId, by, iso, by, iso, note, iso);
-    return this.status(incidentId)!;
+    return this.rows.resolve(incidentId, by, note, at.toISOString());
   }
 
   // ------------------------------------------------------------------ live feed
 
   feedAfter(seq: number, limit: number): FeedRow[] {
-    return this.st.feedAfter!.all(seq, limit) as unknown as FeedRow[];
+    return this.rows.feedAfter(seq, limit);
   }
 
   feedBounds(): { oldest: number; head: number } {
-    return this.st.feedBounds!.get() as { oldest: number; head: number };
+    return this.rows.feedBounds();
   }
 
   feedHead(): number {
-    return (this.st.feedHead!.get() as { head: number }).head;
+    return this.rows.feedHead();
   }
 
   /** Deletes up to `chunk` feed rows at or below `uptoSeq`; returns how many went. */
   pruneFeed(uptoSeq: number, chunk: number): number {
-    return this.st.feedPrune!.run(uptoSeq, chunk).changes;
+    return this.rows.pruneFeed(uptoSeq, chunk);
   }
 
   /** Incidents in (created_at, id) order after a keyset cursor, for the timelapse replay. */
   replayPage(after: { createdAt: string; id: number }, toIso: string, limit: number): ReplayRow[] {
-    return this.st.replayPage!.all(after.createdAt, after.id, toIso, limit) as unknown as ReplayRow[];
+    return this.rows.replayPage(after, toIso, limit);
   }
 }

@@ -6,7 +6,7 @@ import type { GatewayConfig } from '../config/schema.js';
 import type { EventBus } from '../events/bus.js';
 import type { HealthRegistry } from '../health.js';
 import type { Logger } from '../logger.js';
-import type { LabelStore } from '../store/labels.js';
+import type { LabelRepository } from '../store/labels.js';
 import type { Store } from '../store/store.js';
 import { FeedHub } from './feed.js';
 import { OpsQueries, type ActiveThreat } from './queries.js';
@@ -24,7 +24,7 @@ export class Operations {
     private readonly bus: EventBus,
     health: HealthRegistry,
     private readonly log: Logger,
-    labels?: LabelStore,
+    labels?: LabelRepository,
   ) {
     this.queries = new OpsQueries(store, config.zones);
     this.siteMap = new SiteMap(config.zones, config.site.map);

@@ -2,8 +2,8 @@
 // touches the database: a sliding window of recent reports (fed by the pipeline's own
 // batches, primed at start by an indexed range query) and per-camera label aggregates
 // (primed from the labels table's index, updated by every label written).
-import type Database from 'better-sqlite3';
 import type { GatewayConfig, ThreatLevel } from '../config/schema.js';
+import type { Store } from '../store/store.js';
 import { REPEAT_CAP, type FeatureContext } from './features.js';
 
 export interface Zone {
@@ -21,11 +21,6 @@ export function zoneIndex(zones: GatewayConfig['zones']): Map<string, Zone> {
   }
   return index;
 }
-
-/** Priming queries: range scans of the created_at indexes (test/scoring-gateway.test.ts checks the plans). */
-export const PRIME_INCIDENTS_SQL = `SELECT incident_id, camera_id, reported_level, received_at_ms FROM incidents
-  WHERE created_at >= ? ORDER BY created_at, id`;
-export const PRIME_LABELS_SQL = 'SELECT incident_id, camera_id, label, created_at FROM labels WHERE created_at >= ? ORDER BY created_at, id';
 
 /** The last few reports of one camera: enough to count repeats up to the feature's cap. */
 interface CameraRecent {
@@ -68,24 +63,14 @@ export class ContextWindow {
    * Fills the window from the store: reports received within the longest window (index
    * incidents_created) and labels within the false-alarm window (index labels_created).
    */
-  prime(db: Database.Database, now = Date.now()): { reports: number; labels: number } {
-    const since = new Date(now - this.horizonMs).toISOString();
-    const rows = db
-      .prepare(PRIME_INCIDENTS_SQL)
-      .all(since) as { incident_id: string; camera_id: string | null; reported_level: ThreatLevel; received_at_ms: number }[];
+  prime(store: Pick<Store, 'incidents' | 'labels'>, now = Date.now()): { reports: number; labels: number } {
+    const rows = store.incidents.recentReports(new Date(now - this.horizonMs).toISOString());
     for (const r of rows) if (r.camera_id) this.add(r.incident_id, r.camera_id, r.reported_level, r.received_at_ms);
     let labels = 0;
-    const hasLabels = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'labels'").get();
-    if (hasLabels) {
-      const labelSince = new Date(now - this.options.falseAlarmWindowMs).toISOString();
-      const labelRows = db
-        .prepare(PRIME_LABELS_SQL)
-        .all(labelSince) as { incident_id: string; camera_id: string | null; label: 'confirmed' | 'false_alarm'; created_at: string }[];
-      for (const l of labelRows) {
-        if (!l.camera_id) continue;
-        this.addLabel(l.camera_id, l.incident_id, l.label, Date.parse(l.created_at));
-        labels++;
-      }
+    for (const l of store.labels.since(new Date(now - this.options.falseAlarmWindowMs).toISOString())) {
+      if (!l.camera_id) continue;
+      this.addLabel(l.camera_id, l.incident_id, l.label, Date.parse(l.created_at));
+      labels++;
     }
     return { reports: rows.length, labels };
   }

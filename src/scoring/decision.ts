@@ -1,7 +1,8 @@
 // The decision: the model's calibrated probability and the manifest's thresholds give a
 // level, then the safety floor (scoring.floor) limits what the model may change.
 import { LEVELS, type GatewayConfig, type ThreatLevel } from '../config/schema.js';
-import { levelFor, levelIndex, type ModelManifest } from './manifest.js';
+import { levelIndex } from '../levels.js';
+import { levelFor, type ModelManifest } from './manifest.js';
 
 export type FloorConfig = GatewayConfig['scoring']['floor'];
 

@@ -5,7 +5,8 @@
 // Versioning: FEATURE_VERSION names the layout below. Any change to a feature's meaning,
 // order or scaling must bump it; a model's manifest records the version it was trained
 // on and the scorer refuses a model whose version or names differ.
-import { LEVELS, type ThreatLevel } from '../config/schema.js';
+import type { ThreatLevel } from '../config/schema.js';
+import { levelIndex } from '../levels.js';
 
 export const FEATURE_VERSION = 'features-v1';
 
@@ -178,7 +179,7 @@ export function extractFeatures(
   const v = out;
   let i = offset;
   v[i++] = report.threat_score;
-  v[i++] = LEVELS.indexOf(report.threat_level);
+  v[i++] = levelIndex(report.threat_level);
   v[i++] = weapons.weapon ? 1 : 0;
   v[i++] = weapons.firearm ? 1 : 0;
   v[i++] = weapons.blade ? 1 : 0;

@@ -1,7 +1,7 @@
 // rescorer.json: what a rescorer.onnx was trained on and how its output is read. The
 // scorer refuses a pair whose manifest does not validate, does not match the ONNX bytes
 // (sha256) or the ONNX input shape, or whose self-check vector gives another answer.
-import { LEVELS, type ThreatLevel } from '../config/schema.js';
+import type { ThreatLevel } from '../config/schema.js';
 import { FEATURE_NAMES, FEATURE_VERSION } from './features.js';
 
 export const MANIFEST_FORMAT = 'safesphere-rescorer/1';
@@ -88,5 +88,3 @@ export function levelFor(probability: number, thresholds: ModelManifest['thresho
   if (probability >= thresholds.MEDIUM) return 'MEDIUM';
   return 'LOW';
 }
-
-export const levelIndex = (level: ThreatLevel): number => LEVELS.indexOf(level);

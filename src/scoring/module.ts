@@ -19,7 +19,7 @@ declare module '../module.js' {
 export const scoringModule =
   (injected?: Scorer) =>
   (ctx: ModuleContext): Module => {
-    const rescorer = injected ? null : new RescoreStage(ctx.config, ctx.store, ctx.use('labels'), ctx.logger('scoring'));
+    const rescorer = injected ? null : new RescoreStage(ctx.config, ctx.store, ctx.store.labels, ctx.logger('scoring'));
     ctx.provide('rescorer', rescorer);
     ctx.provide('scorer', injected ?? rescorer!);
     return {

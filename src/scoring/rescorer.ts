@@ -5,10 +5,11 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, watch, type FSWatcher } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { GatewayConfig } from '../config/schema.js';
+import type { GatewayConfig, ThreatLevel } from '../config/schema.js';
+import { levelIndex } from '../levels.js';
 import type { ComponentHealth } from '../health.js';
 import type { Logger } from '../logger.js';
-import type { LabelStore } from '../store/labels.js';
+import type { LabelRepository } from '../store/labels.js';
 import type { Store } from '../store/store.js';
 import type { ValidReport } from '../validate/report.js';
 import { ContextWindow } from './context.js';
@@ -79,7 +80,7 @@ export class RescoreStage implements Scorer {
   constructor(
     private readonly config: Pick<GatewayConfig, 'scoring' | 'zones'>,
     private readonly store: Store,
-    private readonly labels: LabelStore | null,
+    private readonly labels: LabelRepository | null,
     private readonly log: Logger,
   ) {
     const s = config.scoring;
@@ -94,7 +95,7 @@ export class RescoreStage implements Scorer {
   }
 
   async start(): Promise<void> {
-    const primed = this.context.prime(this.store.database);
+    const primed = this.context.prime(this.store);
     this.labels?.afterCommit((l) => {
       if (l.camera_id) this.context.addLabel(l.camera_id, l.incident_id, l.label, Date.parse(l.created_at));
     });
@@ -173,9 +174,8 @@ export class RescoreStage implements Scorer {
     });
   }
 
-  private countChange(reported: string, final: string, held: boolean): void {
-    const order = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'];
-    const delta = order.indexOf(final) - order.indexOf(reported);
+  private countChange(reported: ThreatLevel, final: ThreatLevel, held: boolean): void {
+    const delta = levelIndex(final) - levelIndex(reported);
     if (delta > 0) this.stats.changed.raised++;
     else if (delta < 0) this.stats.changed.lowered++;
     if (held) this.stats.changed.held_by_floor++;

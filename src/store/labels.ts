@@ -1,10 +1,9 @@
 // Operator labels on incidents ("confirmed" / "false_alarm"), in the `labels` table
-// (migration 2). Every label is written in ONE transaction; components that must record
-// something atomically with it (the upstream sync outbox) register an `inTransaction`
-// hook, and components that only need to know (the re-scorer's false-alarm rates)
-// register an `afterCommit` listener.
-import type Database from 'better-sqlite3';
-import type { Store } from './store.js';
+// (migration 2). Every label is written in ONE transaction with its outbox entry (and, by
+// trigger, its ops-feed row); components that only need to know (the re-scorer's
+// false-alarm rates, the live feed) register an `afterCommit` listener.
+import type { OutboxRepository } from './outbox.js';
+import { Repository, type Db } from './repository.js';
 
 export const LABELS = ['confirmed', 'false_alarm'] as const;
 export type LabelValue = (typeof LABELS)[number];
@@ -28,55 +27,50 @@ export interface NewLabel {
   at?: Date;
 }
 
-/** Runs inside the label's transaction, with the row as written; throwing rolls it back. */
-export type LabelTransactionHook = (db: Database.Database, label: LabelRow) => void;
 export type LabelListener = (label: LabelRow) => void;
 
-export class LabelStore {
-  private readonly hooks: LabelTransactionHook[] = [];
+/** The re-scorer's priming query: a range scan of labels_created (test/scoring-gateway.test.ts checks the plan). */
+export const PRIME_LABELS_SQL = 'SELECT incident_id, camera_id, label, created_at FROM labels WHERE created_at >= ? ORDER BY created_at, id';
+
+function prepare(db: Db) {
+  return {
+    incident: db.prepare<[string], { incident_id: string; camera_id: string | null }>(
+      'SELECT incident_id, camera_id FROM incidents WHERE incident_id = ?',
+    ),
+    insert: db.prepare<[string, string | null, LabelValue, string, string | null, string]>(
+      `INSERT INTO labels (incident_id, camera_id, label, by, note, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+    ),
+    forIncident: db.prepare<[string], LabelRow>(
+      `SELECT id, incident_id, camera_id, label, by, note, created_at FROM labels WHERE incident_id = ? ORDER BY id`,
+    ),
+    since: db.prepare<[string], Pick<LabelRow, 'incident_id' | 'camera_id' | 'label' | 'created_at'>>(PRIME_LABELS_SQL),
+  };
+}
+
+export class LabelRepository extends Repository<ReturnType<typeof prepare>> {
   private readonly listeners: LabelListener[] = [];
-  private stmts: {
-    incident: Database.Statement;
-    insert: Database.Statement;
-    forIncident: Database.Statement;
-  } | null = null;
-  private preparedFor: Database.Database | null = null;
 
-  constructor(private readonly store: Store) {}
+  constructor(private readonly outbox: OutboxRepository) {
+    super();
+  }
 
-  inTransaction(hook: LabelTransactionHook): void {
-    this.hooks.push(hook);
+  protected prepare(db: Db) {
+    return prepare(db);
   }
 
   afterCommit(listener: LabelListener): void {
     this.listeners.push(listener);
   }
 
-  private statements() {
-    const db = this.store.database;
-    if (!this.stmts || this.preparedFor !== db) {
-      this.stmts = {
-        incident: db.prepare('SELECT incident_id, camera_id FROM incidents WHERE incident_id = ?'),
-        insert: db.prepare(`INSERT INTO labels (incident_id, camera_id, label, by, note, created_at)
-          VALUES (?, ?, ?, ?, ?, ?)`),
-        forIncident: db.prepare(`SELECT id, incident_id, camera_id, label, by, note, created_at
-          FROM labels WHERE incident_id = ? ORDER BY id`),
-      };
-      this.preparedFor = db;
-    }
-    return this.stmts;
-  }
-
-  /** Writes a label. Returns null when the incident does not exist (nothing written). */
+  /** Writes a label and its outbox entry. Returns null when the incident does not exist (nothing written). */
   add(input: NewLabel): LabelRow | null {
-    const db = this.store.database;
-    const s = this.statements();
-    const write = db.transaction((): LabelRow | null => {
-      const incident = s.incident.get(input.incidentId) as { incident_id: string; camera_id: string | null } | undefined;
+    const s = this.st;
+    const row = this.tx((): LabelRow | null => {
+      const incident = s.incident.get(input.incidentId);
       if (!incident) return null;
       const createdAt = (input.at ?? new Date()).toISOString();
       const info = s.insert.run(input.incidentId, incident.camera_id, input.label, input.by, input.note ?? null, createdAt);
-      const row: LabelRow = {
+      const label: LabelRow = {
         id: Number(info.lastInsertRowid),
         incident_id: input.incidentId,
         camera_id: incident.camera_id,
@@ -85,10 +79,11 @@ export class LabelStore {
         note: input.note ?? null,
         created_at: createdAt,
       };
-      for (const hook of this.hooks) hook(db, row);
-      return row;
+      this.outbox.enqueue('label', label.incident_id, {
+        payload: { label_id: label.id, label: label.label, by: label.by, note: label.note, created_at: label.created_at },
+      });
+      return label;
     });
-    const row = write();
     if (row) {
       for (const listener of this.listeners) {
         try {
@@ -102,6 +97,11 @@ export class LabelStore {
   }
 
   forIncident(incidentId: string): LabelRow[] {
-    return this.statements().forIncident.all(incidentId) as LabelRow[];
+    return this.st.forIncident.all(incidentId);
+  }
+
+  /** Labels given since `sinceIso`, oldest first (index labels_created). */
+  since(sinceIso: string): Pick<LabelRow, 'incident_id' | 'camera_id' | 'label' | 'created_at'>[] {
+    return this.st.since.all(sinceIso);
   }
 }

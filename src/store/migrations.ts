@@ -1,5 +1,7 @@
 // Numbered schema migrations, applied in order at start, each in its own transaction.
-// Never edit a migration that has shipped: add a new one.
+// Never edit a migration that has shipped: add a new one. The triggers they leave, and why
+// each is a trigger, are listed in triggers.ts; the level CASEs below are history, runtime
+// SQL derives its level order from src/levels.ts.
 export interface Migration {
   version: number;
   name: string;
@@ -207,6 +209,75 @@ export const MIGRATIONS: Migration[] = [
     `,
   },
   {
+    // Evidence and AI (src/evidence/, src/ai/).
+    version: 5,
+    name: 'snapshots, held snapshots, detections, AI annotations and AI request log',
+    sql: `
+      -- One snapshot per incident; file names are built from the validated incident_id only.
+      CREATE TABLE snapshots (
+        incident_id     TEXT    PRIMARY KEY REFERENCES incidents (incident_id) ON DELETE CASCADE,
+        sha256          TEXT    NOT NULL,              -- of the ORIGINAL bytes received (evidence integrity)
+        original_format TEXT    NOT NULL,              -- jpeg, png, webp
+        original_bytes  INTEGER NOT NULL,
+        width           INTEGER NOT NULL,              -- of the stored, auto-oriented JPEG
+        height          INTEGER NOT NULL,
+        file            TEXT    NOT NULL,              -- relative to data_dir
+        thumb_file      TEXT    NOT NULL,
+        stored_bytes    INTEGER NOT NULL,
+        jpeg_sha256     TEXT    NOT NULL,
+        camera_id       TEXT,
+        source          TEXT    NOT NULL CHECK (source IN ('mqtt','http')),
+        received_at     TEXT    NOT NULL,
+        attached_at     TEXT    NOT NULL
+      );
+      -- Snapshots whose report has not arrived yet (files already written), bounded in time and size.
+      CREATE TABLE snapshots_held (
+        incident_id     TEXT    PRIMARY KEY,
+        meta            TEXT    NOT NULL,              -- the snapshots row to be, as JSON
+        stored_bytes    INTEGER NOT NULL,
+        received_ms     INTEGER NOT NULL
+      );
+      CREATE INDEX snapshots_held_received ON snapshots_held (received_ms);
+      CREATE TABLE detections (
+        incident_id     TEXT    PRIMARY KEY REFERENCES incidents (incident_id) ON DELETE CASCADE,
+        model           TEXT    NOT NULL,              -- file name and SHA-256 prefix of the detector
+        person_conf     REAL    NOT NULL,
+        weapon_conf     REAL    NOT NULL,
+        boxes           TEXT    NOT NULL,              -- JSON [{label, confidence, box: [x1,y1,x2,y2]}] in stored-image pixels
+        inference_ms    REAL    NOT NULL,
+        created_at      TEXT    NOT NULL
+      );
+      CREATE TABLE annotations (
+        id                     INTEGER PRIMARY KEY AUTOINCREMENT,
+        incident_id            TEXT    NOT NULL REFERENCES incidents (incident_id) ON DELETE CASCADE,
+        kind                   TEXT    NOT NULL,       -- ai_second_opinion
+        model                  TEXT    NOT NULL,
+        summary                TEXT    NOT NULL,
+        threat_confirmed       INTEGER NOT NULL,
+        confidence             REAL    NOT NULL,
+        potential_threat_level TEXT    NOT NULL,
+        recommended_actions    TEXT    NOT NULL,       -- JSON array of strings
+        needs_review           INTEGER NOT NULL DEFAULT 0,
+        review_reason          TEXT,
+        images_sent            INTEGER NOT NULL,
+        created_at             TEXT    NOT NULL
+      );
+      CREATE INDEX annotations_incident ON annotations (incident_id);
+      CREATE INDEX annotations_review ON annotations (created_at) WHERE needs_review = 1;
+      -- Every Gemini request, for the daily budget and the per-incident cap (survives restarts).
+      CREATE TABLE ai_requests (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        day         TEXT    NOT NULL,                  -- UTC YYYY-MM-DD
+        purpose     TEXT    NOT NULL,                  -- opinion, chat
+        incident_id TEXT,
+        outcome     TEXT,
+        at          TEXT    NOT NULL
+      );
+      CREATE INDEX ai_requests_day ON ai_requests (day);
+      CREATE INDEX ai_requests_incident ON ai_requests (incident_id) WHERE incident_id IS NOT NULL;
+    `,
+  },
+  {
     // Site operations (src/operations/): the operator's incident status (acknowledged /
     // resolved), the live feed's durable change log (resumable by seq), behaviour and weapon
     // facets for the analysis API, and a covering index for range aggregates.
@@ -353,75 +424,6 @@ export const MIGRATIONS: Migration[] = [
           'created_at', created_at),
         created_at
       FROM (SELECT * FROM incidents ORDER BY seq DESC LIMIT 1000) ORDER BY seq;
-    `,
-  },
-  {
-    // Evidence and AI (src/evidence/, src/ai/).
-    version: 5,
-    name: 'snapshots, held snapshots, detections, AI annotations and AI request log',
-    sql: `
-      -- One snapshot per incident; file names are built from the validated incident_id only.
-      CREATE TABLE snapshots (
-        incident_id     TEXT    PRIMARY KEY REFERENCES incidents (incident_id) ON DELETE CASCADE,
-        sha256          TEXT    NOT NULL,              -- of the ORIGINAL bytes received (evidence integrity)
-        original_format TEXT    NOT NULL,              -- jpeg, png, webp
-        original_bytes  INTEGER NOT NULL,
-        width           INTEGER NOT NULL,              -- of the stored, auto-oriented JPEG
-        height          INTEGER NOT NULL,
-        file            TEXT    NOT NULL,              -- relative to data_dir
-        thumb_file      TEXT    NOT NULL,
-        stored_bytes    INTEGER NOT NULL,
-        jpeg_sha256     TEXT    NOT NULL,
-        camera_id       TEXT,
-        source          TEXT    NOT NULL CHECK (source IN ('mqtt','http')),
-        received_at     TEXT    NOT NULL,
-        attached_at     TEXT    NOT NULL
-      );
-      -- Snapshots whose report has not arrived yet (files already written), bounded in time and size.
-      CREATE TABLE snapshots_held (
-        incident_id     TEXT    PRIMARY KEY,
-        meta            TEXT    NOT NULL,              -- the snapshots row to be, as JSON
-        stored_bytes    INTEGER NOT NULL,
-        received_ms     INTEGER NOT NULL
-      );
-      CREATE INDEX snapshots_held_received ON snapshots_held (received_ms);
-      CREATE TABLE detections (
-        incident_id     TEXT    PRIMARY KEY REFERENCES incidents (incident_id) ON DELETE CASCADE,
-        model           TEXT    NOT NULL,              -- file name and SHA-256 prefix of the detector
-        person_conf     REAL    NOT NULL,
-        weapon_conf     REAL    NOT NULL,
-        boxes           TEXT    NOT NULL,              -- JSON [{label, confidence, box: [x1,y1,x2,y2]}] in stored-image pixels
-        inference_ms    REAL    NOT NULL,
-        created_at      TEXT    NOT NULL
-      );
-      CREATE TABLE annotations (
-        id                     INTEGER PRIMARY KEY AUTOINCREMENT,
-        incident_id            TEXT    NOT NULL REFERENCES incidents (incident_id) ON DELETE CASCADE,
-        kind                   TEXT    NOT NULL,       -- ai_second_opinion
-        model                  TEXT    NOT NULL,
-        summary                TEXT    NOT NULL,
-        threat_confirmed       INTEGER NOT NULL,
-        confidence             REAL    NOT NULL,
-        potential_threat_level TEXT    NOT NULL,
-        recommended_actions    TEXT    NOT NULL,       -- JSON array of strings
-        needs_review           INTEGER NOT NULL DEFAULT 0,
-        review_reason          TEXT,
-        images_sent            INTEGER NOT NULL,
-        created_at             TEXT    NOT NULL
-      );
-      CREATE INDEX annotations_incident ON annotations (incident_id);
-      CREATE INDEX annotations_review ON annotations (created_at) WHERE needs_review = 1;
-      -- Every Gemini request, for the daily budget and the per-incident cap (survives restarts).
-      CREATE TABLE ai_requests (
-        id          INTEGER PRIMARY KEY AUTOINCREMENT,
-        day         TEXT    NOT NULL,                  -- UTC YYYY-MM-DD
-        purpose     TEXT    NOT NULL,                  -- opinion, chat
-        incident_id TEXT,
-        outcome     TEXT,
-        at          TEXT    NOT NULL
-      );
-      CREATE INDEX ai_requests_day ON ai_requests (day);
-      CREATE INDEX ai_requests_incident ON ai_requests (incident_id) WHERE incident_id IS NOT NULL;
     `,
   },
   {

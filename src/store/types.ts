@@ -54,6 +54,39 @@ export interface StoredIncident {
   updated_at: string;
 }
 
+/** What an action message (and a Node-RED flow) sees of an incident. */
+export interface IncidentView {
+  incident_id: string;
+  threat_level: ThreatLevel;
+  threat_score: number;
+  reported_level: ThreatLevel;
+  camera_id: string | null;
+  timestamp: string;
+  behavior_summary: string | null;
+  weapon_detected: boolean;
+  weapon_types: string[];
+  people_count: number | null;
+}
+
+/**
+ * The one place an IncidentView is built: from a StoredIncident, or from incident columns
+ * read straight from SQL (weapon_detected 0/1).
+ */
+export function incidentView(src: Omit<IncidentView, 'weapon_detected' | 'weapon_types'> & { weapon_detected: boolean | number; weapon_types: string }): IncidentView {
+  return {
+    incident_id: src.incident_id,
+    threat_level: src.threat_level,
+    threat_score: src.threat_score,
+    reported_level: src.reported_level,
+    camera_id: src.camera_id,
+    timestamp: src.timestamp,
+    behavior_summary: src.behavior_summary,
+    weapon_detected: src.weapon_detected === true || src.weapon_detected === 1,
+    weapon_types: JSON.parse(src.weapon_types) as string[],
+    people_count: src.people_count,
+  };
+}
+
 export interface IncidentSummary {
   incident_id: string;
   seq: number;

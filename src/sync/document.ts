@@ -2,10 +2,12 @@
 // and the pull API: the seed's report fields (final level and score), plus the site, the
 // camera's own level and score, the model version, actions, alerts, labels, snapshot
 // references, and the outbox entry it announces (with its idempotency key).
-import type Database from 'better-sqlite3';
+import type { OutboxEntry } from '../store/outbox.js';
 import type { Store } from '../store/store.js';
-import { idempotencyKey, type OutboxEntry } from './outbox.js';
-import type { OutboxQueue } from './queue.js';
+
+/** The receiver-side dedupe key: site_id + incident_id + kind + version. */
+const idempotencyKey = (siteId: string, incidentId: string, kind: string, version: number): string =>
+  `${siteId}:${incidentId}:${kind}:${version}`;
 
 export interface SnapshotRef {
   version: number;
@@ -28,28 +30,13 @@ export interface SyncMeta {
 export type IncidentDocument = Record<string, unknown> & { incident_id: string; sync: SyncMeta };
 
 export class DocumentBuilder {
-  private labelsStmt: Database.Statement<unknown[], Record<string, unknown>> | null = null;
-  private labelsChecked = false;
-
   constructor(
     private readonly store: Store,
-    private readonly queue: OutboxQueue,
     private readonly siteId: string,
   ) {}
 
-  /** Labels live in the re-scoring feature's `labels` table (migration 2) once it exists. */
-  private labels(incidentId: string): Record<string, unknown>[] {
-    if (!this.labelsChecked) {
-      this.labelsChecked = true;
-      const db = this.store.database;
-      const hasTable = db.prepare("SELECT 1 FROM pragma_table_info('labels') WHERE name = 'incident_id'").get();
-      if (hasTable) this.labelsStmt = db.prepare('SELECT * FROM labels WHERE incident_id = ? ORDER BY rowid');
-    }
-    return this.labelsStmt ? (this.labelsStmt.all(incidentId) as Record<string, unknown>[]) : [];
-  }
-
   snapshots(incidentId: string): SnapshotRef[] {
-    return this.queue.snapshotsOf(incidentId).map(({ version, payload }) => ({
+    return this.store.outbox.snapshotsOf(incidentId).map(({ version, payload }) => ({
       version,
       path: typeof payload.path === 'string' ? payload.path : null,
       bytes: typeof payload.bytes === 'number' ? payload.bytes : null,
@@ -122,7 +109,7 @@ export class DocumentBuilder {
       updated_at: i.updated_at,
       actions: this.store.actionsFor(incidentId),
       alerts: this.store.alertsFor(incidentId),
-      labels: this.labels(incidentId),
+      labels: this.store.labels.forIncident(incidentId),
       snapshots: this.snapshots(incidentId),
     };
   }

@@ -5,7 +5,7 @@
 // lane (level + camera).
 import type { Logger } from '../logger.js';
 import type { DocumentBuilder } from './document.js';
-import type { OutboxQueue } from './queue.js';
+import type { OutboxRepository } from '../store/outbox.js';
 import { backoffDelay, sleep, Waker } from './timing.js';
 import type { PreparedEntry, PushTransport } from './transport.js';
 
@@ -47,7 +47,7 @@ export class Drainer {
 
   constructor(
     readonly transport: PushTransport,
-    private readonly queue: OutboxQueue,
+    private readonly outbox: OutboxRepository,
     private readonly documents: DocumentBuilder,
     private readonly options: DrainerOptions,
     private readonly log: Logger,
@@ -97,7 +97,7 @@ export class Drainer {
     while (!signal.aborted) {
       await this.transport.ready(signal);
       if (signal.aborted) break;
-      const entries = this.queue.nextBatch(this.transport.bit, this.options.batchSize);
+      const entries = this.outbox.nextBatch(this.transport.bit, this.options.batchSize);
       if (entries.length === 0) {
         this.emitRound();
         await this.waker.wait(this.options.pollIntervalMs, signal);
@@ -114,7 +114,7 @@ export class Drainer {
         const entry = batch[i]!.entry;
         if (o.kind === 'delivered') delivered.push(entry.seq);
         else if (o.kind === 'poisoned') {
-          this.queue.markPoisoned(this.transport.bit, name, entry.seq, o.status, o.error);
+          this.outbox.markPoisoned(this.transport.bit, name, entry.seq, o.status, o.error);
           this.stats.poisoned_now++;
           this.log.error(
             { transport: name, seq: entry.seq, incident_id: entry.incident_id, kind: entry.kind, status: o.status, error: o.error },
@@ -122,7 +122,7 @@ export class Drainer {
           );
         } else if (o.kind === 'retry') retry ??= o;
       });
-      this.queue.markDelivered(this.transport.bit, delivered);
+      this.outbox.markDelivered(this.transport.bit, delivered);
       this.stats.delivered += delivered.length;
       const now = new Date().toISOString();
       if (delivered.length > 0) this.stats.last_success_at = now;

@@ -8,7 +8,7 @@ import https from 'node:https';
 import { isAbsolute, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../logger.js';
-import { CONSUMER } from './outbox.js';
+import { CONSUMER } from '../store/outbox.js';
 import type { ByteBucket } from './timing.js';
 import { laneOf, type PreparedEntry, type PushTransport, type SendOutcome } from './transport.js';
 import { parseRetryAfter } from './timing.js';

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from '../logger.js';
-import { CONSUMER } from './outbox.js';
+import { CONSUMER } from '../store/outbox.js';
 import type { ByteBucket } from './timing.js';
 import type { PreparedEntry, PushTransport, SendOutcome } from './transport.js';
 

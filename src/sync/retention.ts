@@ -6,12 +6,11 @@
 // for lack of room here. Every eviction is counted (sync_state) and logged.
 import { rmSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
-import type Database from 'better-sqlite3';
 import type { ThreatLevel } from '../config/schema.js';
+import { levelRank, rankLevel } from '../levels.js';
 import type { Logger } from '../logger.js';
+import type { RetentionRepository } from '../store/retention.js';
 import type { Store } from '../store/store.js';
-import { CONSUMER } from './outbox.js';
-import type { OutboxQueue } from './queue.js';
 
 export interface RetentionOptions {
   maxAgeDays: number;
@@ -30,49 +29,23 @@ export interface RetentionReport {
   over_cap: boolean;
 }
 
-const CHUNK = 200;
 const MB = 1024 * 1024;
 
-/** An incident is delivered when none of its entries waits for anyone. */
-const UNDELIVERED_ENTRY = `EXISTS (SELECT 1 FROM outbox o WHERE o.incident_id = i.incident_id
-  AND (o.pending_mask != 0 OR o.poison_mask != 0) AND o.seq > @acked)`;
-
 export class Retention {
-  private readonly db: Database.Database;
-  private readonly stmts: Record<string, Database.Statement<unknown[], Record<string, unknown>>>;
+  private readonly rows: RetentionRepository;
   last: (RetentionReport & { at: string }) | null = null;
 
   constructor(
-    store: Store,
-    private readonly queue: OutboxQueue,
+    private readonly store: Store,
     private readonly options: RetentionOptions,
     private readonly log: Logger,
   ) {
-    this.db = store.database;
-    const p = (sql: string) => this.db.prepare<unknown[], Record<string, unknown>>(sql);
-    this.stmts = {
-      deliveredOlderThan: p(`SELECT i.incident_id FROM incidents i WHERE i.created_at < @cutoff AND NOT ${UNDELIVERED_ENTRY}
-        ORDER BY i.created_at LIMIT ${CHUNK}`),
-      deliveredOldest: p(`SELECT i.incident_id FROM incidents i WHERE NOT ${UNDELIVERED_ENTRY}
-        ORDER BY i.created_at LIMIT ${CHUNK}`),
-      oldestOfLevel: p(`SELECT i.incident_id FROM incidents i WHERE i.threat_level = @level
-        ORDER BY i.created_at LIMIT ${CHUNK}`),
-      snapshotFiles: p("SELECT seq, payload FROM outbox WHERE incident_id = ? AND kind = 'snapshot'"),
-      liveSnapshots: p(`SELECT o.seq, o.incident_id, o.rank, o.payload,
-          (o.pending_mask = 0 AND o.poison_mask = 0) OR o.seq <= @acked AS delivered
-        FROM outbox o WHERE o.kind = 'snapshot' AND json_extract(o.payload, '$.evicted') IS NOT 1
-        ORDER BY o.rank, o.seq`),
-      markSnapshotEvicted: p("UPDATE outbox SET payload = json_set(coalesce(payload, '{}'), '$.evicted', json('true')) WHERE seq = ?"),
-      pendingBits: p('SELECT pending_mask FROM outbox WHERE incident_id = ? AND pending_mask != 0'),
-      deleteIncident: p('DELETE FROM incidents WHERE incident_id = ?'),
-      pages: p('SELECT (SELECT page_count FROM pragma_page_count()) AS pages, (SELECT freelist_count FROM pragma_freelist_count()) AS free, (SELECT page_size FROM pragma_page_size()) AS size'),
-    };
+    this.rows = store.retention;
   }
 
   /** Bytes the database's live pages take (free pages are reused before the file grows). */
   dbBytes(): number {
-    const r = this.stmts.pages!.get() as { pages: number; free: number; size: number };
-    return (r.pages - r.free) * r.size;
+    return this.rows.dbBytes();
   }
 
   private snapshotPath(payload: Record<string, unknown>): string | null {
@@ -102,26 +75,7 @@ export class Retention {
   /** Deletes incidents (their rows cascade: actions, alerts, outbox; counters via triggers), files first. */
   private deleteIncidents(ids: string[], reason: string, level?: ThreatLevel): void {
     if (ids.length === 0) return;
-    const perTransport = { http: 0, mqtt: 0, pull: 0 };
-    const files: Record<string, unknown>[] = [];
-    this.db.transaction(() => {
-      for (const id of ids) {
-        for (const r of this.stmts.snapshotFiles!.all(id) as { payload: string | null }[]) {
-          if (r.payload) files.push(JSON.parse(r.payload) as Record<string, unknown>);
-        }
-        for (const r of this.stmts.pendingBits!.all(id) as { pending_mask: number }[]) {
-          if (r.pending_mask & CONSUMER.http) perTransport.http++;
-          if (r.pending_mask & CONSUMER.mqtt) perTransport.mqtt++;
-          if (r.pending_mask & CONSUMER.pull) perTransport.pull++;
-        }
-        this.stmts.deleteIncident!.run(id);
-      }
-      if (level) this.queue.addState(`evicted.undelivered.${level}`, ids.length);
-      else this.queue.addState('evicted.delivered', ids.length);
-      this.queue.addState('evicted.entries.http', perTransport.http);
-      this.queue.addState('evicted.entries.mqtt', perTransport.mqtt);
-      this.queue.addState('evicted.entries.pull', perTransport.pull);
-    })();
+    const { snapshots: files, undelivered: perTransport } = this.rows.deleteIncidents(ids, level);
     // Snapshot files of the deleted incidents go with them ("snapshots before rows" for
     // the undelivered case is the snapshot pass below, which runs first).
     for (const f of files) if (f.evicted !== true) this.removeFile(f);
@@ -132,7 +86,7 @@ export class Retention {
     );
   }
 
-  /** One pass over every rule. Synchronous chunks of CHUNK incidents, yielding between them. */
+  /** One pass over every rule. Synchronous chunks (of at most 200 incidents, see src/store/retention.ts), yielding between them. */
   async runOnce(now = Date.now()): Promise<RetentionReport> {
     const report: RetentionReport = {
       deleted_delivered: 0,
@@ -142,14 +96,14 @@ export class Retention {
       snapshot_bytes: 0,
       over_cap: false,
     };
-    const acked = () => this.queue.state('pull.acked', 0);
+    const acked = () => this.store.syncState.get('pull.acked', 0);
     const yieldLoop = () => new Promise<void>((r) => setImmediate(r));
 
     // 1. Age: delivered incidents older than max_age_days.
     if (this.options.maxAgeDays > 0) {
       const cutoff = new Date(now - this.options.maxAgeDays * 86_400_000).toISOString();
       for (;;) {
-        const ids = (this.stmts.deliveredOlderThan!.all({ cutoff, acked: acked() }) as { incident_id: string }[]).map((r) => r.incident_id);
+        const ids = this.rows.deliveredOlderThan(cutoff, acked());
         if (ids.length === 0) break;
         this.deleteIncidents(ids, `older than ${this.options.maxAgeDays} days`);
         report.deleted_delivered += ids.length;
@@ -160,29 +114,19 @@ export class Retention {
     // 2. The snapshot store: delivered first, then undelivered LOW, then MEDIUM; never HIGH/CRITICAL undelivered.
     if (this.options.maxSnapshotMb > 0) {
       const cap = this.options.maxSnapshotMb * MB;
-      const live = (this.stmts.liveSnapshots!.all({ acked: acked() }) as {
-        seq: number;
-        incident_id: string;
-        rank: number;
-        payload: string | null;
-        delivered: number;
-      }[]).map((r) => ({ ...r, data: (r.payload ? JSON.parse(r.payload) : {}) as Record<string, unknown> }));
-      let total = live.reduce((s, r) => s + this.snapshotBytes(r.data), 0);
-      const order = [
-        ...live.filter((r) => r.delivered).sort((a, b) => a.seq - b.seq),
-        ...live.filter((r) => !r.delivered && r.rank === 3).sort((a, b) => a.seq - b.seq),
-        ...live.filter((r) => !r.delivered && r.rank === 2).sort((a, b) => a.seq - b.seq),
-      ];
+      const live = this.rows.liveSnapshots(acked());
+      let total = live.reduce((s, r) => s + this.snapshotBytes(r.payload), 0);
+      const undelivered = (level: ThreatLevel) => live.filter((r) => !r.delivered && r.rank === levelRank(level)).sort((a, b) => a.seq - b.seq);
+      const order = [...live.filter((r) => r.delivered).sort((a, b) => a.seq - b.seq), ...undelivered('LOW'), ...undelivered('MEDIUM')];
       for (const r of order) {
         if (total <= cap) break;
-        const bytes = this.snapshotBytes(r.data);
-        this.removeFile(r.data);
-        this.stmts.markSnapshotEvicted!.run(r.seq);
-        this.queue.addState('evicted.snapshots', 1);
+        const bytes = this.snapshotBytes(r.payload);
+        this.removeFile(r.payload);
+        this.rows.markSnapshotEvicted(r.seq);
         total -= bytes;
         report.snapshots_evicted++;
         this.log.warn(
-          { incident_id: r.incident_id, seq: r.seq, bytes, delivered: !!r.delivered, threat_level: ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW'][r.rank] },
+          { incident_id: r.incident_id, seq: r.seq, bytes, delivered: r.delivered, threat_level: rankLevel(r.rank) },
           'evicted a snapshot file to stay under retention.max_snapshot_mb',
         );
       }
@@ -194,7 +138,7 @@ export class Retention {
     if (this.options.maxDbMb > 0) {
       const cap = this.options.maxDbMb * MB;
       while (this.dbBytes() > cap) {
-        const ids = (this.stmts.deliveredOldest!.all({ acked: acked() }) as { incident_id: string }[]).map((r) => r.incident_id);
+        const ids = this.rows.deliveredOldest(acked());
         if (ids.length === 0) break;
         this.deleteIncidents(ids, `database over ${this.options.maxDbMb} MB`);
         report.deleted_delivered += ids.length;
@@ -205,7 +149,7 @@ export class Retention {
       let bytesPerRow = 8192;
       for (const level of ['LOW', 'MEDIUM'] as const) {
         for (let size = this.dbBytes(); size > cap; ) {
-          const ids = (this.stmts.oldestOfLevel!.all({ level }) as { incident_id: string }[]).map((r) => r.incident_id);
+          const ids = this.rows.oldestOfLevel(level);
           if (ids.length === 0) break;
           const step = ids.slice(0, Math.max(1, Math.min(ids.length, Math.floor((size - cap) / bytesPerRow))));
           this.deleteIncidents(step, `database over ${this.options.maxDbMb} MB with undelivered data`, level);

@@ -13,8 +13,7 @@ import { DocumentBuilder, type IncidentDocument } from './document.js';
 import { Drainer, type TransportStats } from './drainer.js';
 import { HttpPushTransport } from './http-push.js';
 import { MqttBridgeTransport } from './mqtt-bridge.js';
-import { CONSUMER, type PushTransportName } from './outbox.js';
-import { OutboxQueue, type Backlog, type PoisonedEntry } from './queue.js';
+import { CONSUMER, type Backlog, type OutboxRepository, type PoisonedEntry, type PushTransportName } from '../store/outbox.js';
 import { Retention, type RetentionReport } from './retention.js';
 import { ByteBucket } from './timing.js';
 
@@ -52,7 +51,8 @@ export interface SyncStatus {
 
 
 export class SyncService {
-  private queue: OutboxQueue | null = null;
+  /** The store's outbox while started (null: every call answers SHUTTING_DOWN). */
+  private queue: OutboxRepository | null = null;
   private documents: DocumentBuilder | null = null;
   private retention: Retention | null = null;
   private readonly drainers = new Map<PushTransportName, Drainer>();
@@ -85,7 +85,7 @@ export class SyncService {
     return this.access.hasRoleToken('sync');
   }
 
-  private get q(): OutboxQueue {
+  private get q(): OutboxRepository {
     if (!this.queue) throw new GatewayError(ERRORS.SHUTTING_DOWN);
     return this.queue;
   }
@@ -102,14 +102,13 @@ export class SyncService {
     const httpToken = readSecret(up.http.token, up.http.token_file, 'upstream.http.token_file');
     const mqttPassword = readSecret(up.mqtt.password, up.mqtt.password_file, 'upstream.mqtt.password_file');
 
-    const queue = new OutboxQueue(this.store.database);
+    const queue = this.store.outbox;
     this.queue = queue;
     const cleared = queue.setConsumers(this.consumers);
     if (cleared > 0) log.info({ cleared }, 'outbox entries released from consumers that are no longer enabled');
-    this.documents = new DocumentBuilder(this.store, queue, config.site_id);
+    this.documents = new DocumentBuilder(this.store, config.site_id);
     this.retention = new Retention(
       this.store,
-      queue,
       {
         maxAgeDays: config.retention.max_age_days,
         maxDbMb: config.retention.max_db_mb,
@@ -211,7 +210,7 @@ export class SyncService {
     return run;
   }
 
-  /** Entries were queued outside Outbox.enqueue (by a trigger): let the drainers look. */
+  /** Entries were queued outside OutboxRepository.enqueue (by a trigger): let the drainers look. */
   wake(): void {
     for (const d of this.drainers.values()) d.wake();
   }
@@ -239,13 +238,14 @@ export class SyncService {
       if (doc) incidents.push(doc);
     }
     const nextAfter = page.length ? page[page.length - 1]!.seq : after;
-    if (nextAfter > q.state('pull.served', 0)) q.setState('pull.served', nextAfter);
+    const state = this.store.syncState;
+    if (nextAfter > state.get('pull.served', 0)) state.set('pull.served', nextAfter);
     return { incidents, next_after: nextAfter, more };
   }
 
   ack(upto: number): { acked_upto: number; changed: boolean } {
     const q = this.q;
-    const served = q.state('pull.served', 0);
+    const served = this.store.syncState.get('pull.served', 0);
     if (upto > served) {
       throw new GatewayError(ERRORS.SYNC_ACK_AHEAD, [
         { path: 'upto', message: `${upto} is ahead of the last seq served (${served}); ack only what GET /sync/incidents returned` },
@@ -276,7 +276,7 @@ export class SyncService {
     const now = Date.now();
     if (this.statusCache && now - this.statusCache.at < maxAgeMs) return this.statusCache.value;
     const q = this.q;
-    const state = q.allState();
+    const state = this.store.syncState.all();
     const age = (ms: number | null) => (ms === null ? null : Math.max(0, Math.round((now - ms) / 1000)));
     const transports: SyncStatus['transports'] = {};
     for (const [name, d] of this.drainers) {

@@ -1,6 +1,6 @@
 // The contract between the drain loop (src/sync/drainer.ts) and a push transport.
 import type { IncidentDocument } from './document.js';
-import type { OutboxEntry } from './outbox.js';
+import type { OutboxEntry } from '../store/outbox.js';
 
 export type SendOutcome =
   /** The upstream has it (HTTP 2xx or 409, MQTT PUBACK). */

@@ -8,8 +8,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import type { GatewayConfig } from '../../src/config/schema.js';
+import { TrainingSource } from '../../src/store/training.js';
 import { extractFeatures, FEATURE_COUNT, FEATURE_NAMES, FEATURE_VERSION, type FeatureContext, type FeatureReport } from '../../src/scoring/features.js';
 import { MANIFEST_FORMAT, type ModelManifest } from '../../src/scoring/manifest.js';
 import { encodeLogisticModel, INPUT_NAME, OPSET, OUTPUT_NAME, referenceForward, type HeavyBranch, type LogisticWeights } from './onnx-graph.js';
@@ -81,51 +81,20 @@ interface Example {
 
 // ------------------------------------------------------------------ site labels
 
-interface LabelledRow {
-  incident_id: string;
-  camera_id: string | null;
-  threat_level: string;
-  reported_level: FeatureReport['threat_level'];
-  reported_score: number;
-  timestamp: string;
-  weapon_detected: number;
-  weapon_types: string;
-  people_count: number | null;
-  behavior_summary: string | null;
-  full_telemetry: string | null;
-  received_at_ms: number;
-  label: 'confirmed' | 'false_alarm';
-}
-
 /**
  * This site's labelled incidents, each with the context it had when it arrived, rebuilt
  * with indexed range queries (created_at, camera_id+created_at, labels by camera).
  */
 export function siteExamples(dbFile: string, config: TrainOptions['config']): { examples: Example[]; confirmed: number; falseAlarm: number } {
-  const db = new Database(dbFile, { readonly: true, fileMustExist: true });
+  const db = TrainingSource.open(dbFile);
+  if (!db) return { examples: [], confirmed: 0, falseAlarm: 0 };
   try {
-    const hasLabels = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'labels'").get();
-    if (!hasLabels) return { examples: [], confirmed: 0, falseAlarm: 0 };
-    // The latest label of each incident is its truth.
-    const rows = db
-      .prepare(
-        `SELECT i.incident_id, i.camera_id, i.threat_level, i.reported_level, i.reported_score, i.timestamp, i.weapon_detected,
-           i.weapon_types, i.people_count, i.behavior_summary, i.full_telemetry, i.received_at_ms, l.label
-         FROM labels l JOIN incidents i ON i.incident_id = l.incident_id
-         WHERE l.id = (SELECT max(id) FROM labels l2 WHERE l2.incident_id = l.incident_id)
-         ORDER BY i.received_at_ms, i.id`,
-      )
-      .all() as LabelledRow[];
+    const rows = db.labelled();
     const zones = zoneIndex(config.zones);
     const cw = config.scoring.corroboration_window_s * 1000;
     const rw = config.scoring.repeat_window_s * 1000;
     const faw = config.scoring.false_alarm_window_days * 86_400_000;
     const iso = (ms: number) => new Date(ms).toISOString();
-    const recent = db.prepare('SELECT camera_id, reported_level FROM incidents WHERE created_at >= ? AND created_at < ?');
-    const repeats = db.prepare('SELECT count(*) AS n FROM incidents WHERE camera_id = ? AND created_at >= ? AND created_at < ?');
-    const cameraLabels = db.prepare(
-      `SELECT incident_id, label FROM labels WHERE camera_id = ? AND created_at >= ? AND created_at < ? AND incident_id <> ? ORDER BY id`,
-    );
     const examples: Example[] = [];
     let confirmed = 0;
     let falseAlarm = 0;
@@ -134,19 +103,19 @@ export function siteExamples(dbFile: string, config: TrainOptions['config']): { 
       const zone = row.camera_id ? zones.get(row.camera_id) : undefined;
       const others = new Set<string>();
       if (zone && row.camera_id) {
-        for (const r of recent.all(iso(t - cw), iso(t)) as { camera_id: string | null; reported_level: string }[]) {
+        for (const r of db.reportsBetween(iso(t - cw), iso(t))) {
           if (r.camera_id && r.camera_id !== row.camera_id && r.reported_level !== 'LOW' && zone.cameras.has(r.camera_id)) others.add(r.camera_id);
         }
       }
       const latest = new Map<string, string>();
       if (row.camera_id) {
-        for (const l of cameraLabels.all(row.camera_id, iso(t - faw), iso(t), row.incident_id) as { incident_id: string; label: string }[]) {
+        for (const l of db.cameraLabels(row.camera_id, iso(t - faw), iso(t), row.incident_id)) {
           latest.set(l.incident_id, l.label);
         }
       }
       const context: FeatureContext = {
         corroboratingCameras: others.size,
-        cameraRepeats: row.camera_id ? (repeats.get(row.camera_id, iso(t - rw), iso(t)) as { n: number }).n : 0,
+        cameraRepeats: row.camera_id ? db.cameraReports(row.camera_id, iso(t - rw), iso(t)) : 0,
         falseAlarms: [...latest.values()].filter((l) => l === 'false_alarm').length,
         labels: latest.size,
         zoneRisk: zone ? zone.risk : config.scoring.default_zone_risk,

@@ -1,0 +1,175 @@
+// Site operations (migration 6): range aggregates for the analysis and timelapse APIs (each
+// an indexed SQL aggregate, never rows loaded into JavaScript), active threats, the
+// operator's incident status, and the live feed's change log (ops_feed, written by
+// triggers in the transaction of each change it shows: triggers.ts).
+import type { ThreatLevel } from '../config/schema.js';
+import { Repository, type Db } from './repository.js';
+
+export interface IncidentStatus {
+  incident_id: string;
+  state: 'acknowledged' | 'resolved';
+  acknowledged_by: string | null;
+  acknowledged_at: string | null;
+  resolved_by: string | null;
+  resolved_at: string | null;
+  note: string | null;
+  updated_at: string;
+}
+
+export interface FeedRow {
+  seq: number;
+  kind: 'incident' | 'action' | 'label' | 'status';
+  incident_id: string;
+  level: ThreatLevel | null;
+  camera_id: string | null;
+  data: string;
+  at: string;
+}
+
+export interface ReplayRow {
+  id: number;
+  incident_id: string;
+  seq: number;
+  threat_level: ThreatLevel;
+  threat_score: number;
+  camera_id: string | null;
+  weapon_detected: number;
+  behavior_summary: string | null;
+  created_at: string;
+}
+
+export interface CameraLevelHourRow {
+  camera_id: string;
+  level: ThreatLevel;
+  hour: number;
+  n: number;
+  score_sum: number;
+  score_max: number;
+  weapons: number;
+}
+
+function prepare(db: Db) {
+  return {
+    // One pass over incidents_ops_range (covering): per camera, level and local hour.
+    cameraLevelHour: db.prepare<[number, string, string], CameraLevelHourRow>(`SELECT coalesce(camera_id, '') AS camera_id, threat_level AS level,
+        (((CAST(substr(created_at, 12, 2) AS INTEGER) * 60 + CAST(substr(created_at, 15, 2) AS INTEGER) + CAST(? AS INTEGER)) % 1440 + 1440) % 1440) / 60 AS hour,
+        count(*) AS n, sum(threat_score) AS score_sum, max(threat_score) AS score_max, sum(weapon_detected) AS weapons
+      FROM incidents INDEXED BY incidents_ops_range WHERE created_at >= ? AND created_at < ?
+      GROUP BY 1, 2, 3`),
+    levelCount: db.prepare<[ThreatLevel, string, string], { n: number }>(`SELECT count(*) AS n FROM incidents INDEXED BY incidents_level_created
+      WHERE threat_level = ? AND created_at >= ? AND created_at < ?`),
+    // Labels given in the range; an incident's latest label counts.
+    falseAlarms: db.prepare<[string, string], { camera_id: string; label: string; n: number }>(`SELECT coalesce(l.camera_id, '') AS camera_id, l.label AS label, count(*) AS n
+      FROM labels l INDEXED BY labels_created
+      WHERE l.created_at >= ? AND l.created_at < ?
+        AND NOT EXISTS (SELECT 1 FROM labels l2 WHERE l2.incident_id = l.incident_id AND l2.id > l.id)
+      GROUP BY 1, 2`),
+    facets: db.prepare<[string, string], { kind: string; value: string; n: number }>(`SELECT kind, value, count(*) AS n FROM incident_facets INDEXED BY incident_facets_created
+      WHERE created_at >= ? AND created_at < ? GROUP BY kind, value ORDER BY n DESC, value`),
+    timelapse: db.prepare<[number, number, string, string], { b: number; camera_id: string; level: ThreatLevel; n: number }>(`SELECT (unixepoch(created_at) - CAST(? AS INTEGER)) / CAST(? AS INTEGER) AS b, coalesce(camera_id, '') AS camera_id, threat_level AS level, count(*) AS n
+      FROM incidents INDEXED BY incidents_ops_range WHERE created_at >= ? AND created_at < ?
+      GROUP BY 1, 2, 3`),
+    active: db.prepare<[ThreatLevel, string], { incident_id: string; camera_id: string | null; threat_level: ThreatLevel; created_at: string }>(`SELECT i.incident_id, i.camera_id, i.threat_level, i.created_at FROM incidents i INDEXED BY incidents_level_created
+      WHERE i.threat_level = ? AND i.created_at >= ?
+        AND NOT EXISTS (SELECT 1 FROM incident_status s WHERE s.incident_id = i.incident_id AND s.state = 'resolved')
+      ORDER BY i.created_at DESC LIMIT 1000`),
+    statusGet: db.prepare<[string], IncidentStatus>(`SELECT incident_id, state, acknowledged_by, acknowledged_at, resolved_by, resolved_at, note, updated_at
+      FROM incident_status WHERE incident_id = ?`),
+    statusAck: db.prepare<[string, string, string, string | null, string]>(`INSERT INTO incident_status (incident_id, state, acknowledged_by, acknowledged_at, note, updated_at)
+      VALUES (?, 'acknowledged', ?, ?, ?, ?)
+      ON CONFLICT (incident_id) DO UPDATE SET acknowledged_by = coalesce(acknowledged_by, excluded.acknowledged_by),
+        acknowledged_at = coalesce(acknowledged_at, excluded.acknowledged_at), note = coalesce(excluded.note, note),
+        updated_at = excluded.updated_at`),
+    statusResolve: db.prepare<[string, string, string, string, string, string | null, string]>(`INSERT INTO incident_status (incident_id, state, acknowledged_by, acknowledged_at, resolved_by, resolved_at, note, updated_at)
+      VALUES (?, 'resolved', ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (incident_id) DO UPDATE SET state = 'resolved',
+        acknowledged_by = coalesce(acknowledged_by, excluded.acknowledged_by), acknowledged_at = coalesce(acknowledged_at, excluded.acknowledged_at),
+        resolved_by = excluded.resolved_by, resolved_at = excluded.resolved_at, note = coalesce(excluded.note, note),
+        updated_at = excluded.updated_at`),
+    feedAfter: db.prepare<[number, number], FeedRow>('SELECT seq, kind, incident_id, level, camera_id, data, at FROM ops_feed WHERE seq > ? ORDER BY seq LIMIT ?'),
+    feedBounds: db.prepare<[], { oldest: number; head: number }>('SELECT coalesce(min(seq), 0) AS oldest, coalesce(max(seq), 0) AS head FROM ops_feed'),
+    feedHead: db.prepare<[], { head: number }>('SELECT coalesce(max(seq), 0) AS head FROM ops_feed'),
+    feedPrune: db.prepare<[number, number]>('DELETE FROM ops_feed WHERE seq IN (SELECT seq FROM ops_feed WHERE seq <= ? ORDER BY seq LIMIT ?)'),
+    replayPage: db.prepare<[string, number, string, number], ReplayRow>(`SELECT id, incident_id, seq, threat_level, threat_score, camera_id, weapon_detected, behavior_summary, created_at
+      FROM incidents INDEXED BY incidents_created
+      WHERE (created_at, id) > (?, ?) AND created_at < ?
+      ORDER BY created_at, id LIMIT ?`),
+  };
+}
+
+export class OperationsRepository extends Repository<ReturnType<typeof prepare>> {
+  protected prepare(db: Db) {
+    return prepare(db);
+  }
+
+  // --- range aggregates ------------------------------------------------------------------
+
+  /** Counts and score figures per camera, level and local hour (UTC shifted by `utcOffsetMin`) in [from, to). */
+  cameraLevelHour(utcOffsetMin: number, fromIso: string, toIso: string): CameraLevelHourRow[] {
+    return this.st.cameraLevelHour.all(utcOffsetMin, fromIso, toIso);
+  }
+
+  levelCount(level: ThreatLevel, fromIso: string, toIso: string): number {
+    return this.st.levelCount.get(level, fromIso, toIso)!.n;
+  }
+
+  /** Latest label per incident given in [from, to), counted per camera and label. */
+  latestLabels(fromIso: string, toIso: string): { camera_id: string; label: string; n: number }[] {
+    return this.st.falseAlarms.all(fromIso, toIso);
+  }
+
+  facets(fromIso: string, toIso: string): { kind: string; value: string; n: number }[] {
+    return this.st.facets.all(fromIso, toIso);
+  }
+
+  /** Counts per bucket index (of `bucketS` seconds from `fromS`), camera and level in [from, to). */
+  timelapse(fromS: number, bucketS: number, fromIso: string, toIso: string): { b: number; camera_id: string; level: ThreatLevel; n: number }[] {
+    return this.st.timelapse.all(fromS, bucketS, fromIso, toIso);
+  }
+
+  /** Unresolved incidents of one level received since `sinceIso`, newest first (at most 1000). */
+  unresolved(level: ThreatLevel, sinceIso: string): { incident_id: string; camera_id: string | null; threat_level: ThreatLevel; created_at: string }[] {
+    return this.st.active.all(level, sinceIso);
+  }
+
+  /** Incidents in (created_at, id) order after a keyset cursor, for the timelapse replay. */
+  replayPage(after: { createdAt: string; id: number }, toIso: string, limit: number): ReplayRow[] {
+    return this.st.replayPage.all(after.createdAt, after.id, toIso, limit);
+  }
+
+  // --- incident status -------------------------------------------------------------------
+
+  status(incidentId: string): IncidentStatus | null {
+    return this.st.statusGet.get(incidentId) ?? null;
+  }
+
+  /** Idempotent: the first acknowledgement's operator and time are kept. */
+  acknowledge(incidentId: string, by: string, note: string | null, atIso: string): IncidentStatus {
+    this.st.statusAck.run(incidentId, by, atIso, note, atIso);
+    return this.status(incidentId)!;
+  }
+
+  resolve(incidentId: string, by: string, note: string | null, atIso: string): IncidentStatus {
+    this.st.statusResolve.run(incidentId, by, atIso, by, atIso, note, atIso);
+    return this.status(incidentId)!;
+  }
+
+  // --- the live feed ---------------------------------------------------------------------
+
+  feedAfter(seq: number, limit: number): FeedRow[] {
+    return this.st.feedAfter.all(seq, limit);
+  }
+
+  feedBounds(): { oldest: number; head: number } {
+    return this.st.feedBounds.get()!;
+  }
+
+  feedHead(): number {
+    return this.st.feedHead.get()!.head;
+  }
+
+  /** Deletes up to `chunk` feed rows at or below `uptoSeq`; returns how many went. */
+  pruneFeed(uptoSeq: number, chunk: number): number {
+    return this.st.feedPrune.run(uptoSeq, chunk).changes;
+  }
+}

@@ -1,0 +1,44 @@
+// Every SQL trigger the schema keeps, and why it is a trigger: each guarantees that a
+// derived row is written in the SAME transaction as the change it derives from, whichever
+// code path (or a hand-run SQL statement during support) makes the change. Anything that
+// only one repository method writes is written by that method instead (incident facets:
+// migration 7 dropped their trigger; outbox entries of incidents, labels, snapshots and
+// annotations: see outbox.ts). test/store-boundary.test.ts checks this list against the
+// triggers a migrated database has. Migrations that have shipped are never edited.
+
+export interface TriggerInfo {
+  name: string;
+  /** The table whose changes fire it. */
+  on: string;
+  /** The migration that created it. */
+  migration: number;
+  why: string;
+}
+
+export const TRIGGERS: readonly TriggerInfo[] = [
+  {
+    name: 'incident_counts_insert',
+    on: 'incidents',
+    migration: 1,
+    why: 'incident_counts (GET /statistics in O(cameras)) must match incidents exactly, including rows removed by retention cascades',
+  },
+  { name: 'incident_counts_delete', on: 'incidents', migration: 1, why: 'as incident_counts_insert: a delete from any path (retention) moves the counters with it' },
+  { name: 'incident_counts_update', on: 'incidents', migration: 1, why: 'as incident_counts_insert: a changed level, camera or weapon flag moves the counters with it' },
+  {
+    name: 'outbox_action_outcome',
+    on: 'actions',
+    migration: 3,
+    why: 'an action outcome must reach the cloud exactly when it is committed, whoever updates the action (automation, support SQL)',
+  },
+  { name: 'outbox_alert', on: 'alerts', migration: 3, why: 'as outbox_action_outcome, for every alert row inserted' },
+  {
+    name: 'ops_feed_incident',
+    on: 'incidents',
+    migration: 6,
+    why: 'the live feed (/ws/incidents) is resumable by seq: its row must commit with the incident, in commit order',
+  },
+  { name: 'ops_feed_action', on: 'actions', migration: 6, why: 'as ops_feed_incident, for every action status change' },
+  { name: 'ops_feed_label', on: 'labels', migration: 6, why: 'as ops_feed_incident, for every label' },
+  { name: 'ops_feed_status_insert', on: 'incident_status', migration: 6, why: 'as ops_feed_incident, for an acknowledgement or resolution' },
+  { name: 'ops_feed_status_update', on: 'incident_status', migration: 6, why: 'as ops_feed_status_insert, when the status changes again' },
+];
