@@ -87,3 +87,46 @@ describe('the store boundary', () => {
     }
   });
 });
+
+/** The folder a file belongs to (src/transport/<x>/ counts as its own folder); null for the shared root files. */
+function folderOf(file: string): string | null {
+  const parts = relative(SRC, file).split(sep);
+  if (parts.length === 1) return null;
+  return parts[0] === 'transport' && parts.length > 2 ? `transport/${parts[1]}` : parts[0]!;
+}
+
+describe('folder dependencies', () => {
+  // src/*.ts (the module contract, the root, errors, levels, health, logger) are shared on purpose.
+  const edges = new Map<string, Set<string>>();
+  for (const { file, text } of files) {
+    const from = folderOf(file);
+    if (!from) continue;
+    for (const target of imports(file, text)) {
+      if (!target.startsWith(SRC + sep)) continue;
+      const to = folderOf(target.replace(/\.js$/, '.ts'));
+      if (to && to !== from) (edges.get(from) ?? edges.set(from, new Set()).get(from)!).add(to);
+    }
+  }
+
+  it('has no import cycle between folders', () => {
+    expect(edges.size).toBeGreaterThan(10);
+    const cycles: string[] = [];
+    const visit = (node: string, path: string[]) => {
+      for (const next of edges.get(node) ?? []) {
+        const at = path.indexOf(next);
+        if (at >= 0) cycles.push([...path.slice(at), next].join(' → '));
+        else visit(next, [...path, next]);
+      }
+    };
+    for (const start of edges.keys()) visit(start, [start]);
+    expect(cycles).toEqual([]);
+  });
+
+  it('finds a cycle when one is planted', () => {
+    const planted = new Map(edges);
+    planted.set('store', new Set([...(edges.get('store') ?? []), 'sync']));
+    const reaches = (from: string, to: string, seen = new Set<string>()): boolean =>
+      [...(planted.get(from) ?? [])].some((n) => n === to || (!seen.has(n) && (seen.add(n), reaches(n, to, seen))));
+    expect(reaches('sync', 'store') && reaches('store', 'sync')).toBe(true);
+  });
+});

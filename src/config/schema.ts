@@ -1,9 +1,12 @@
 // The one schema behind the gateway's configuration. It drives validation, defaults,
 // environment overrides (SAFESPHERE_<SECTION>_<KEY>) and the generated config/default.yaml.
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { ROLES, type Role } from '../security/roles.js';
 
 export const LEVELS = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
+
+/** The HTTP roles (src/security/roles.ts gives them their meaning); defined here, with the config's other vocabularies. */
+export const ROLES = ['camera', 'operator', 'sync', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
 export type ThreatLevel = (typeof LEVELS)[number];
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];

@@ -13,6 +13,7 @@ import type { GatewayConfig } from '../config/schema.js';
 import type { ComponentHealth } from '../health.js';
 import type { Logger } from '../logger.js';
 import { decodeYoloOutput, hwcToChw, letterbox, unletterboxBox, type Decoded, type DecodeOptions } from './yolo.js';
+import type { Detection } from '../store/snapshots.js';
 
 const require = createRequire(import.meta.url);
 
@@ -64,12 +65,7 @@ type Reply =
   | { type: 'result'; id: number; decoded: Decoded; ms: number }
   | { type: 'error'; id: number; message: string };
 
-export interface Detection {
-  label: string;
-  confidence: number;
-  /** x1, y1, x2, y2 in the stored snapshot's pixels. */
-  box: [number, number, number, number];
-}
+export type { Detection };
 
 export interface DetectionResult {
   model: string;

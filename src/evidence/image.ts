@@ -11,7 +11,9 @@ import type { Metadata, OutputInfo } from 'sharp';
 import { loadSharp } from './sharp.js';
 import { ERRORS, GatewayError } from '../errors.js';
 
-export type ImageFormat = 'jpeg' | 'png' | 'webp';
+import type { ImageFormat } from '../store/snapshots.js';
+
+export type { ImageFormat };
 
 export interface ImageLimits {
   maxBytes: number;

@@ -2,8 +2,9 @@
 // of each is what the config stores: unlike a password it cannot be guessed from its hash.
 import { createHash, randomBytes } from 'node:crypto';
 
-export const ROLES = ['camera', 'operator', 'sync', 'admin'] as const;
-export type Role = (typeof ROLES)[number];
+import { ROLES, type Role } from '../config/schema.js';
+
+export { ROLES, type Role };
 /** What a route declares: a role, or `public` (open to everyone, e.g. /health). */
 export type RouteRole = Role | 'public';
 export const ROUTE_ROLES: readonly RouteRole[] = [...ROLES, 'public'];

@@ -1,10 +1,19 @@
 // Evidence rows (migration 5): one snapshot per incident, snapshots held until their report
 // arrives, and the image model's detections. A snapshot and a detection each reach the
 // outbox in their own row's transaction.
-import type { Detection } from '../evidence/detector.js';
-import type { ImageFormat } from '../evidence/image.js';
 import type { OutboxRepository } from './outbox.js';
 import { Repository, type Db } from './repository.js';
+
+/** A stored image's format (the evidence module sniffs it). */
+export type ImageFormat = 'jpeg' | 'png' | 'webp';
+
+/** One image-model detection, as stored. */
+export interface Detection {
+  label: string;
+  confidence: number;
+  /** x1, y1, x2, y2 in the stored snapshot's pixels. */
+  box: [number, number, number, number];
+}
 
 /** The `snapshots` row. Paths are relative to data_dir when the snapshot dir is inside it. */
 export interface SnapshotRecord {
