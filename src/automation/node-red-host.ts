@@ -106,7 +106,7 @@ export class NodeRedHost {
 
   constructor(
     private readonly config: GatewayConfig['nodered'],
-    private readonly dataDir: string,
+    dataDir: string,
     private readonly broker: { host: string; port: () => number },
     private readonly bridge: AutomationBridge,
     private readonly log: Logger,

@@ -13,7 +13,7 @@
 // `<incident_id>_thumb.jpg`); the upload's own name never reaches the file system.
 import { createHash } from 'node:crypto';
 import { mkdirSync, renameSync, rmSync } from 'node:fs';
-import { open, readFile, rm } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { ID_PATTERN, type GatewayConfig } from '../config/schema.js';
 import { ERRORS, GatewayError } from '../errors.js';
@@ -487,7 +487,3 @@ export class SnapshotService {
 
 const round = (v: number) => Math.round(v * 1000) / 1000;
 
-/** Removes a file quietly (used when a write fails half way). */
-export async function removeQuietly(file: string): Promise<void> {
-  await rm(file, { force: true });
-}

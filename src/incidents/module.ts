@@ -3,14 +3,14 @@
 import type { Module, ModuleContext } from '../module.js';
 import { labelRoutes } from './label-routes.js';
 import { incidentRoutes } from './routes.js';
-import { IncidentView } from './view.js';
+import { IncidentDetails } from './details.js';
 
 export function create(ctx: ModuleContext): Module {
   const { store, config } = ctx;
   const labels = ctx.store.labels;
   const operations = ctx.find('operations');
   const snapshots = ctx.find('snapshots');
-  const view = new IncidentView({
+  const view = new IncidentDetails({
     actions: (id) => store.actionsFor(id),
     alerts: (id) => store.alertsFor(id),
     labels: (id) => labels.forIncident(id),

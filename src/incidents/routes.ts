@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox';
 import { LEVELS, type ThreatLevel } from '../config/schema.js';
 import { ERRORS, GatewayError } from '../errors.js';
 import type { Store } from '../store/store.js';
-import type { IncidentView } from './view.js';
+import type { IncidentDetails } from './details.js';
 
 const MAX_LIMIT = 1000;
 
@@ -40,7 +40,7 @@ function parseInstant(raw: string | undefined, name: string): string | undefined
 }
 
 export const incidentRoutes =
-  (store: Store, view: IncidentView, paths: readonly string[]): FastifyPluginAsync =>
+  (store: Store, view: IncidentDetails, paths: readonly string[]): FastifyPluginAsync =>
   async (app) => {
 
     app.get<{ Querystring: ListQuery }>(

@@ -13,7 +13,7 @@ import type { ActionPolicy } from '../policy/policy.js';
 import { reportedScore, type Score, type Scorer } from '../scoring/scorer.js';
 import type { Store } from '../store/store.js';
 import type { CommitResult, IncidentDraft } from '../store/types.js';
-import type { ThreatReport, ValidReport } from '../validate/report.js';
+import { REPORT_FIELDS, type ThreatReport, type ValidReport } from '../validate/report.js';
 
 export type IngestOutcome = Exclude<CommitResult, { kind: 'conflict' }>;
 
@@ -29,22 +29,9 @@ export interface IngestObserver {
   reportSettled?(report: ValidReport, result: 'stored' | 'duplicate' | 'conflict' | 'refused', level: ThreatLevel | null): void;
 }
 
-const KNOWN_FIELDS = new Set([
-  'incident_id',
-  'timestamp',
-  'threat_level',
-  'threat_score',
-  'people_count',
-  'weapon_detected',
-  'weapon_types',
-  'behavior_summary',
-  'is_critical',
-  'full_telemetry',
-  'camera_id',
-]);
 
 function extraFields(report: ThreatReport): Record<string, unknown> | null {
-  const extra = Object.entries(report).filter(([k]) => !KNOWN_FIELDS.has(k));
+  const extra = Object.entries(report).filter(([k]) => !REPORT_FIELDS.has(k));
   return extra.length ? Object.fromEntries(extra) : null;
 }
 

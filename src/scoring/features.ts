@@ -70,7 +70,6 @@ export interface FeatureContext {
   zoneRisk: number;
 }
 
-export const NEUTRAL_CONTEXT: FeatureContext = { corroboratingCameras: 0, cameraRepeats: 0, falseAlarms: 0, labels: 0, zoneRisk: 0.5 };
 
 export type WeaponFamily = 'firearm' | 'blade' | 'other';
 

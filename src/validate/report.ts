@@ -9,24 +9,32 @@ import { ERRORS, GatewayError, type ErrorDetail } from '../errors.js';
 /** ISO 8601 date-time as threat_cv writes it: an offset is optional, fractions up to nanoseconds. */
 const ISO_8601 = '^\\d{4}-\\d{2}-\\d{2}[T ]\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,9})?)?(Z|[+-]\\d{2}:?\\d{2})?$';
 
-export function reportSchema(limits: GatewayConfig['report']) {
+type FieldLimits = Pick<GatewayConfig['report'], 'max_string_length' | 'max_weapon_types'>;
+
+/** The threat_cv report's own fields: the one list the schema and the store's extra_fields split use. */
+function reportFields(limits: FieldLimits) {
   const text = Type.String({ maxLength: limits.max_string_length });
+  return {
+    incident_id: Type.String({ minLength: 1, maxLength: 128, pattern: ID_PATTERN }),
+    timestamp: Type.String({ maxLength: 40, pattern: ISO_8601 }),
+    threat_level: Type.Unsafe<ThreatLevel>({ type: 'string', enum: [...LEVELS] }),
+    threat_score: Type.Number({ minimum: 0, maximum: 1 }),
+    people_count: Type.Optional(Type.Integer({ minimum: 0, maximum: 100000 })),
+    weapon_detected: Type.Optional(Type.Boolean()),
+    weapon_types: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: limits.max_weapon_types })),
+    behavior_summary: Type.Optional(text),
+    is_critical: Type.Optional(Type.Boolean()),
+    full_telemetry: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    camera_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: ID_PATTERN })),
+  };
+}
+
+/** Names of the report's own fields; anything else a camera sends is kept as extra_fields. */
+export const REPORT_FIELDS: ReadonlySet<string> = new Set(Object.keys(reportFields({ max_string_length: 1, max_weapon_types: 1 })));
+
+export function reportSchema(limits: GatewayConfig['report']) {
   return Type.Object(
-    {
-      incident_id: Type.String({ minLength: 1, maxLength: 128, pattern: ID_PATTERN }),
-      timestamp: Type.String({ maxLength: 40, pattern: ISO_8601 }),
-      threat_level: Type.Unsafe<ThreatLevel>({ type: 'string', enum: [...LEVELS] }),
-      threat_score: Type.Number({ minimum: 0, maximum: 1 }),
-      people_count: Type.Optional(Type.Integer({ minimum: 0, maximum: 100000 })),
-      weapon_detected: Type.Optional(Type.Boolean()),
-      weapon_types: Type.Optional(
-        Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: limits.max_weapon_types }),
-      ),
-      behavior_summary: Type.Optional(text),
-      is_critical: Type.Optional(Type.Boolean()),
-      full_telemetry: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-      camera_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: ID_PATTERN })),
-    },
+    reportFields(limits),
     // threat_cv may add fields over time; unknown top-level fields are kept inside the
     // stored report rather than refused, but they must stay within the size limit.
     { additionalProperties: true },

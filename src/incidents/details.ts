@@ -1,9 +1,9 @@
-// The one incident view: what GET /incidents/{id} and GET /api/incidents/{id} answer. Each
+// The one incident detail view: what GET /incidents/{id} and GET /api/incidents/{id} answer. Each
 // field names the feature it comes from; a feature that is off gives its empty value, so the
 // shape of the body never depends on the config.
 import type { StoredIncident } from '../store/types.js';
 
-export interface IncidentViewSources {
+export interface IncidentDetailSources {
   actions(incidentId: string): unknown[];
   alerts(incidentId: string): unknown[];
   labels(incidentId: string): unknown[];
@@ -16,8 +16,8 @@ export interface IncidentViewSources {
   detections(incidentId: string): unknown;
 }
 
-export class IncidentView {
-  constructor(private readonly sources: IncidentViewSources) {}
+export class IncidentDetails {
+  constructor(private readonly sources: IncidentDetailSources) {}
 
   build(incident: StoredIncident): Record<string, unknown> {
     const id = incident.incident_id;
