@@ -28,5 +28,9 @@ export const scoringModule =
       stop: async () => rescorer?.stop(),
       health: (): Record<string, ComponentHealth> => (rescorer ? { model: rescorer.health() } : {}),
       routes: (app) => app.register(modelRoutes(rescorer)),
+      banner: (at) => {
+        const model = rescorer?.activeManifest;
+        return [`Re-scoring      : GET ${at.http}/model   (${model ? `model ${model.version}` : 'no model: the cameras\' levels are kept'})`];
+      },
     };
   };
