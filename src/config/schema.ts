@@ -5,7 +5,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 export const LEVELS = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
 
 /** The HTTP roles (src/security/roles.ts gives them their meaning); defined here, with the config's other vocabularies. */
-export const ROLES = ['camera', 'operator', 'sync', 'admin'] as const;
+export const ROLES = ['camera', 'operator', 'sync', 'admin', 'signage'] as const;
 export type Role = (typeof ROLES)[number];
 export type ThreatLevel = (typeof LEVELS)[number];
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -101,12 +101,13 @@ export const ConfigSchema = Type.Object(
                 pattern: '^\\$2[aby]\\$\\d{2}\\$.{53}$',
                 description: 'bcrypt hash of the password (safesphere-edge --hash-password).',
               }),
-              role: Type.Unsafe<'camera' | 'siren' | 'recorder' | 'admin'>({
+              role: Type.Unsafe<'camera' | 'siren' | 'recorder' | 'admin' | 'signage'>({
                 type: 'string',
-                enum: ['camera', 'siren', 'recorder', 'admin'],
+                enum: ['camera', 'siren', 'recorder', 'admin', 'signage'],
                 description:
                   'camera: publish only to safesphere/cameras/<id>/#, subscribe only to its own topics; siren/recorder: subscribe only to ' +
-                  'safesphere/<sirens|recorders>/<id>/set, publish only to safesphere/<sirens|recorders>/<id>/state; admin: every topic.',
+                  'safesphere/<sirens|recorders>/<id>/set, publish only to safesphere/<sirens|recorders>/<id>/state; admin: every topic; ' +
+                  'signage: subscribe only to safesphere/routes/# and safesphere/gateway/status, publish nothing.',
               }),
               id: Type.String({ pattern: '^[A-Za-z0-9_.:-]*$', maxLength: 64, default: '', description: 'Camera or device id. Empty: the username.' }),
             },
@@ -144,7 +145,8 @@ export const ConfigSchema = Type.Object(
               role: Type.Unsafe<Role>({
                 type: 'string',
                 enum: [...ROLES],
-                description: 'camera: report and upload; operator: read, label, acknowledge, dashboard; sync: pull and ack; admin: everything.',
+                description: 'camera: report and upload; operator: read, label, acknowledge, dashboard; sync: pull and ack; admin: everything; ' +
+                  'signage: read safe routes only (GET /api/routes, WS /ws/navigation), for displays.',
               }),
               sha256: Type.String({ pattern: '^[0-9a-f]{64}$', description: 'SHA-256 (hex) of the token (safesphere-edge --create-token <role>).' }),
             },
@@ -754,6 +756,19 @@ export const ConfigSchema = Type.Object(
         }),
       },
       'Site operations: the site map, safe routes and what counts as an active threat.',
+    ),
+    navigation: obj(
+      {
+        enabled: Type.Boolean({
+          default: true,
+          description: 'Live safe routes: WS /ws/navigation (signage or operator role), re-sent whenever the active-threat picture changes the answer.',
+        }),
+        mqtt_retained: Type.Boolean({
+          default: true,
+          description: 'Also keep the current route from every zone of the site map retained on safesphere/routes/<zone> (QoS 1), for signage and PA devices.',
+        }),
+      },
+      'Live safe-route updates (the answers of GET /api/routes, pushed): heartbeats and buffers as dashboard.heartbeat_s and dashboard.ws_*.',
     ),
     dashboard: obj(
       {

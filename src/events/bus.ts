@@ -18,6 +18,8 @@ export interface GatewayEvents {
     result: string | null;
     at: string;
   };
+  /** An operator acknowledged or resolved an incident (committed). */
+  'incident.status': { incident_id: string; state: 'acknowledged' | 'resolved'; by: string; at: string };
   /** A report was refused before it was stored. */
   'report.rejected': { source: 'mqtt' | 'http'; cameraId: string | null; code: string; message: string };
   /** A snapshot was attached to a stored incident (src/evidence/). */

@@ -156,7 +156,8 @@ export const operationsRoutes =
       app.get<{ Querystring: { from?: string } }>(
         '/api/routes',
         {
-          config: { role: 'operator' },
+          // Displays (signage) read routes too; operator and admin tokens grant it.
+          config: { role: 'signage' },
          
           ...noValidate,
           schema: {
@@ -165,17 +166,9 @@ export const operationsRoutes =
           },
         },
         async (request, reply) => {
-          const from = request.query.from;
-          if (!ops.siteMap.configured) throw new GatewayError(ERRORS.NO_SITE_MAP);
-          if (typeof from !== 'string' || !from) throw new GatewayError(ERRORS.BAD_REQUEST, [{ path: 'from', message: 'is required: a zone id' }]);
-          if (!ops.siteMap.hasZone(from)) throw new GatewayError(ERRORS.UNKNOWN_ZONE, [{ path: 'from', message: `no zone "${from}" on the site map` }]);
-          const r = ops.route(from);
-          if (!r.ok) {
-            void reply.status(409);
-            return { ...new GatewayError(ERRORS.NO_SAFE_ROUTE, [{ path: 'from', message: r.reason }]).toJSON(), from, avoided_zones: r.avoided_zones };
-          }
-          const { ok: _ok, ...route } = r;
-          return route;
+          const answer = ops.routeAnswer(request.query.from);
+          void reply.status(answer.status);
+          return answer.body;
         },
       );
 
@@ -220,9 +213,7 @@ export const operationsRoutes =
             const { by, note } = operatorBody(request.body);
             const id = request.params.incident_id;
             if (!ops.queries.incidentExists(id)) throw new GatewayError(ERRORS.INCIDENT_NOT_FOUND, [{ path: 'incident_id', message: `no incident "${id}"` }]);
-            const status = action === 'acknowledge' ? ops.queries.acknowledge(id, by, note) : ops.queries.resolve(id, by, note);
-            ops.feed.wake();
-            return { success: true, status };
+            return { success: true, status: ops.setStatus(action, id, by, note) };
           },
         );
       }

@@ -7,10 +7,21 @@ import type { EventBus } from '../events/bus.js';
 import type { HealthRegistry } from '../health.js';
 import type { Logger } from '../logger.js';
 import type { LabelRepository } from '../store/labels.js';
+import type { IncidentStatus } from '../store/operations.js';
 import type { Store } from '../store/store.js';
+import { ERRORS, GatewayError } from '../errors.js';
 import { FeedHub } from './feed.js';
 import { OpsQueries, type ActiveThreat } from './queries.js';
 import { SiteMap, type NoSafeRoute, type SafeRoute, type ZoneThreats } from './routing.js';
+
+/**
+ * The answer to "which way out from this zone?", as GET /api/routes sends it and /ws/navigation
+ * and safesphere/routes/<zone> push it: the route (200), or NO_SAFE_ROUTE with the zones that
+ * cut every exit off (409).
+ */
+export type RouteAnswer =
+  | { status: 200; body: Omit<SafeRoute, 'ok'> }
+  | { status: 409; body: { error: { code: string; message: string; details: { path: string; message: string }[] }; from: string; avoided_zones: string[] } };
 
 export class Operations {
   readonly queries: OpsQueries;
@@ -62,6 +73,32 @@ export class Operations {
 
   route(from: string): SafeRoute | NoSafeRoute {
     return this.siteMap.route(from, this.threats().zones);
+  }
+
+  /**
+   * The one routing answer behind GET /api/routes, /ws/navigation and the retained MQTT routes.
+   * Throws NO_SITE_MAP, BAD_REQUEST or UNKNOWN_ZONE; `zones` lets a caller that routes from many
+   * origins read the active threats once.
+   */
+  routeAnswer(from: unknown, zones?: ZoneThreats): RouteAnswer {
+    if (!this.siteMap.configured) throw new GatewayError(ERRORS.NO_SITE_MAP);
+    if (typeof from !== 'string' || !from) throw new GatewayError(ERRORS.BAD_REQUEST, [{ path: 'from', message: 'is required: a zone id' }]);
+    if (!this.siteMap.hasZone(from)) throw new GatewayError(ERRORS.UNKNOWN_ZONE, [{ path: 'from', message: `no zone "${from}" on the site map` }]);
+    const r = this.siteMap.route(from, zones ?? this.threats().zones);
+    if (!r.ok) {
+      const { error } = new GatewayError(ERRORS.NO_SAFE_ROUTE, [{ path: 'from', message: r.reason }]).toJSON();
+      return { status: 409, body: { error, from, avoided_zones: r.avoided_zones } };
+    }
+    const { ok: _ok, ...route } = r;
+    return { status: 200, body: route };
+  }
+
+  /** An operator's acknowledge or resolve: stored, then the feed and the bus (safe routes) are told. */
+  setStatus(action: 'acknowledge' | 'resolve', incidentId: string, by: string, note: string | null): IncidentStatus {
+    const status = action === 'acknowledge' ? this.queries.acknowledge(incidentId, by, note) : this.queries.resolve(incidentId, by, note);
+    this.feed.wake();
+    this.bus.emit('incident.status', { incident_id: incidentId, state: status.state, by, at: status.updated_at });
+    return status;
   }
 
   /**

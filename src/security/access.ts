@@ -189,7 +189,7 @@ export class AccessControl {
       throw new GatewayError(ERRORS.FORBIDDEN, [{ path: 'authorization', message: `this token has the ${principal.role} role; ${role} is required` }]);
     }
     if (token) throw new GatewayError(ERRORS.UNAUTHORIZED, [{ path: 'authorization', message: `the token is not valid (the ${role} role is required)` }]);
-    if (principal.kind === 'trusted' && principal.roles.includes(role)) return principal;
+    if (principal.kind === 'trusted' && principal.roles.some((r) => grants(r, role))) return principal;
     throw new GatewayError(ERRORS.UNAUTHORIZED, [{ path: 'authorization', message: `send "Authorization: Bearer <token>" for the ${role} role` }]);
   }
 }

@@ -11,8 +11,12 @@ export const ROUTE_ROLES: readonly RouteRole[] = [...ROLES, 'public'];
 
 export const isRole = (value: unknown): value is Role => typeof value === 'string' && (ROLES as readonly string[]).includes(value);
 
-/** admin grants every role; any other role grants only itself. */
-export const grants = (held: Role, required: Role): boolean => held === 'admin' || held === required;
+/**
+ * admin grants every role; operator also grants signage (a display reads the routes an operator
+ * can); any other role grants only itself.
+ */
+export const grants = (held: Role, required: Role): boolean =>
+  held === 'admin' || held === required || (required === 'signage' && held === 'operator');
 
 /** A new token: `sse_<role>_` and 43 base64url characters of randomness (256 bits). */
 export function generateToken(role: Role): string {

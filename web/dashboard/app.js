@@ -71,6 +71,7 @@
     sessionStorage.removeItem('ss.token');
     state.token = null;
     if (state.ws) state.ws.close();
+    stopRoute();
     $('#app').hidden = true;
     $('#login').hidden = false;
     $('#login-error').textContent = message;
@@ -86,6 +87,7 @@
     for (const s of document.querySelectorAll('.view')) s.hidden = s.id !== `view-${view}`;
     if (view === 'analysis') loadAnalysis();
     if (view === 'map') loadMap();
+    else stopRoute();
     if (view === 'system') renderHealth();
   }
 
@@ -394,25 +396,15 @@
     const current = select.value;
     put(select, ...site.zones.map((z) => el('option', { value: z.id }, z.name)));
     if (current) select.value = current;
-    let route = null;
+    nav.svg = svg;
+    nav.pos = pos;
+    nav.mark = s;
     if (site.exits.length && select.value) {
-      try {
-        route = await api(`/api/routes?from=${encodeURIComponent(select.value)}`);
-        put($('#route'), 
-          el('p', { class: 'route-ok', id: 'route-summary' }, `Use the ${route.exit.name} (${route.distance_m} m)`),
-          el('p', {}, route.path.join(' → ')),
-          route.avoided_zones.length ? el('p', { class: 'muted' }, `Avoiding ${route.avoided_zones.join(', ')}`) : null,
-          route.police_station ? el('p', { class: 'muted' }, `Police: ${route.police_station.name} ${route.police_station.address}`) : null,
-        );
-      } catch (err) {
-        put($('#route'), el('p', { class: 'route-none', id: 'route-summary' }, err.status === 409 ? 'No safe exit: shelter in place.' : err.message));
-      }
+      // The route comes live over /ws/navigation: it moves when a threat appears or clears.
+      if (nav.last && nav.last.from === select.value) drawRoute(nav.last);
+      followRoute(select.value);
     } else {
       put($('#route'), el('p', { class: 'muted' }, 'No site map with exits is configured (site.map).'));
-    }
-    if (route) {
-      const pts = route.path.map((z) => pos.get(z)).filter(Boolean).map((z) => `${z.x},${z.y}`).join(' ');
-      svg.append(s('polyline', { class: 'route', points: pts }));
     }
     for (const z of placed) {
       svg.append(s('circle', { class: `zone${z.threat ? ` t-${z.threat}` : ''}`, cx: z.x, cy: z.y, r: 6, 'data-zone': z.id }));
@@ -433,6 +425,58 @@
     );
   }
   $('#route-from').addEventListener('change', loadMap);
+
+  // The live safe route: the same answers as GET /api/routes, pushed on every change.
+  const nav = { ws: null, from: null, retry: 0, last: null, svg: null, pos: null, mark: null };
+  function followRoute(from) {
+    nav.from = from;
+    if (nav.ws) {
+      if (nav.ws.readyState === 1) nav.ws.send(JSON.stringify({ type: 'from', from }));
+      return; // still connecting: onopen asks for the latest origin
+    }
+    const q = new URLSearchParams({ access_token: state.token, from });
+    const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws/navigation?${q}`);
+    nav.ws = ws;
+    ws.onopen = () => {
+      nav.retry = 0;
+      if (nav.from !== from) ws.send(JSON.stringify({ type: 'from', from: nav.from }));
+    };
+    ws.onmessage = (e) => {
+      const m = JSON.parse(e.data);
+      if (m.type === 'route' && m.from === nav.from) drawRoute(m);
+    };
+    ws.onclose = () => {
+      if (nav.ws !== ws) return;
+      nav.ws = null;
+      // Reconnecting gets the current route at once.
+      if (state.token && state.view === 'map') setTimeout(() => nav.ws || followRoute(nav.from), Math.min(5000, 250 * 2 ** nav.retry++));
+    };
+    ws.onerror = () => ws.close();
+  }
+  function stopRoute() {
+    const ws = nav.ws;
+    nav.ws = null;
+    if (ws) ws.close();
+  }
+  function drawRoute(m) {
+    nav.last = m;
+    const svg = nav.svg;
+    for (const old of svg.querySelectorAll('polyline.route')) old.remove();
+    const route = m.route;
+    if (m.status === 200 && route) {
+      put($('#route'),
+        el('p', { class: 'route-ok', id: 'route-summary', 'data-reason': m.reason }, `Use the ${route.exit.name} (${route.distance_m} m)`),
+        el('p', {}, route.path.join(' → ')),
+        route.avoided_zones.length ? el('p', { class: 'muted' }, `Avoiding ${route.avoided_zones.join(', ')}`) : null,
+        route.police_station ? el('p', { class: 'muted' }, `Police: ${route.police_station.name} ${route.police_station.address}`) : null,
+      );
+      const pts = route.path.map((z) => nav.pos.get(z)).filter(Boolean).map((z) => `${z.x},${z.y}`).join(' ');
+      // Under the zones' circles, over the links.
+      svg.insertBefore(nav.mark('polyline', { class: 'route', points: pts }), svg.querySelector('circle'));
+    } else {
+      put($('#route'), el('p', { class: 'route-none', id: 'route-summary', 'data-reason': m.reason }, m.error?.code === 'NO_SAFE_ROUTE' ? 'No safe exit: shelter in place.' : (m.error?.message ?? 'No route.')));
+    }
+  }
 
   // ------------------------------------------------------------------ system health
   function renderHealth() {

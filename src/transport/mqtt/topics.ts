@@ -7,6 +7,8 @@ export const TOPICS = {
   incidents: (level: ThreatLevel) => `safesphere/incidents/${level}`,
   rejects: (cameraId: string) => `safesphere/gateway/rejects/${cameraId}`,
   status: 'safesphere/gateway/status',
+  /** The current safe route from a zone, retained (src/navigation/). */
+  routes: (zone: string) => `safesphere/routes/${zone}`,
 } as const;
 
 /** The camera id of a `safesphere/cameras/<camera_id>/threats` topic, else null. */
