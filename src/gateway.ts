@@ -6,12 +6,14 @@ import * as automation from './automation/module.js';
 import * as ai from './ai/module.js';
 import type { GatewayConfig } from './config/schema.js';
 import * as evidence from './evidence/module.js';
+import * as frigate from './frigate/module.js';
 import { EventBus } from './events/bus.js';
 import { HealthRegistry } from './health.js';
 import * as incidents from './incidents/module.js';
 import type { Logger } from './logger.js';
 import * as metrics from './metrics/module.js';
 import { ExportRegistry, withTimeout, type Exports, type Module, type ModuleContext, type ModuleFactory } from './module.js';
+import * as onvif from './onvif/module.js';
 import * as operations from './operations/module.js';
 import type { IngestObserver } from './pipeline/ingest.js';
 import { pipelineModule } from './pipeline/module.js';
@@ -45,6 +47,8 @@ const modules = (options: GatewayOptions): ModuleFactory[] => [
   pipelineModule(options.ingestObserver),
   evidence.create, // before the transports that feed it
   mqtt.create,
+  frigate.create, // report sources: after the pipeline they feed
+  onvif.create,
   operations.create,
   automation.create, // after the broker its flows connect to
   ai.create,
