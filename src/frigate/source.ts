@@ -76,6 +76,7 @@ export class FrigateSource {
   private client: MqttClient | null = null;
   private stopping = false;
   private availability: Availability = 'unknown';
+  private subscribed = false;
   private lastError: string | null = null;
   private lastMessageAt: string | null = null;
   private readonly tracked = new Map<string, Tracked>();
@@ -134,6 +135,9 @@ export class FrigateSource {
         if (err) {
           this.lastError = `subscribe: ${err.message}`;
           this.d.log.error({ err: err.message }, 'frigate subscribe failed');
+        } else {
+          this.subscribed = true;
+          this.d.log.info({ topics: Object.keys(subs) }, 'frigate subscribed');
         }
       });
     });
@@ -161,6 +165,7 @@ export class FrigateSource {
       status,
       broker: this.d.config.url,
       broker_connected: this.connected,
+      subscribed: this.subscribed,
       frigate: this.availability,
       ...(this.lastError ? { error: this.lastError } : {}),
       last_message_at: this.lastMessageAt,
