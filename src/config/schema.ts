@@ -881,7 +881,7 @@ export const ConfigSchema = Type.Object(
               match: Type.Array(Type.String({ minLength: 1, maxLength: 256 }), {
                 minItems: 1,
                 maxItems: 32,
-                description: 'Topic paths, namespace prefixes removed (RuleEngine/FieldDetector/ObjectsInside); a topic matches one that it ends with.',
+                description: 'Topic paths, namespace prefixes removed (RuleEngine/FieldDetector/ObjectsInside); a topic matches a path it contains, whole segments, any case.',
               }),
               level: Type.Unsafe<ThreatLevel>({ type: 'string', enum: [...LEVELS], description: 'Report level.' }),
               enabled: Type.Boolean({ default: true, description: 'Off: the topic is ignored.' }),
@@ -891,8 +891,8 @@ export const ConfigSchema = Type.Object(
           {
             default: [
               { kind: 'tampering', match: ['VideoSource/GlobalSceneChange/ImagingService', 'RuleEngine/TamperDetector/Tamper', 'VideoSource/Tampering'], level: 'MEDIUM', enabled: true },
-              { kind: 'intrusion', match: ['RuleEngine/FieldDetector/ObjectsInside', 'RuleEngine/FieldDetection', 'RuleEngine/IntrusionDetection'], level: 'MEDIUM', enabled: true },
-              { kind: 'line_crossing', match: ['RuleEngine/LineDetector/Crossed', 'RuleEngine/CrossLineDetection', 'RuleEngine/LineCrossing'], level: 'LOW', enabled: true },
+              { kind: 'intrusion', match: ['RuleEngine/FieldDetector/ObjectsInside', 'FieldDetection', 'IntrusionDetection'], level: 'MEDIUM', enabled: true },
+              { kind: 'line_crossing', match: ['RuleEngine/LineDetector/Crossed', 'CrossLineDetection', 'LineCrossing'], level: 'LOW', enabled: true },
               { kind: 'motion', match: ['RuleEngine/CellMotionDetector/Motion', 'VideoSource/MotionAlarm'], level: 'LOW', enabled: false },
             ],
             maxItems: 128,

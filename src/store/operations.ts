@@ -62,11 +62,11 @@ export interface CameraLevelHourRow {
 function prepare(db: Db) {
   return {
     // One pass over incidents_ops_range (covering, source included since migration 8): per
-    // camera, level, local hour and source. A source filter is `?4 = 0 OR source IN (?5, ?6)`.
+    // camera, level, local hour and source. A source filter is `? = 0 OR source IN (?, ?)`.
     cameraLevelHour: db.prepare<[number, string, string, number, string, string], CameraLevelHourRow>(`SELECT coalesce(camera_id, '') AS camera_id, threat_level AS level,
-        (((CAST(substr(created_at, 12, 2) AS INTEGER) * 60 + CAST(substr(created_at, 15, 2) AS INTEGER) + CAST(?1 AS INTEGER)) % 1440 + 1440) % 1440) / 60 AS hour,
+        (((CAST(substr(created_at, 12, 2) AS INTEGER) * 60 + CAST(substr(created_at, 15, 2) AS INTEGER) + CAST(? AS INTEGER)) % 1440 + 1440) % 1440) / 60 AS hour,
         source, count(*) AS n, sum(threat_score) AS score_sum, max(threat_score) AS score_max, sum(weapon_detected) AS weapons
-      FROM incidents INDEXED BY incidents_ops_range WHERE created_at >= ?2 AND created_at < ?3 AND (?4 = 0 OR source IN (?5, ?6))
+      FROM incidents INDEXED BY incidents_ops_range WHERE created_at >= ? AND created_at < ? AND (? = 0 OR source IN (?, ?))
       GROUP BY 1, 2, 3, 4`),
     levelCountSource: db.prepare<[string, string, ThreatLevel, string, string], { n: number }>(`SELECT count(*) AS n FROM incidents INDEXED BY incidents_source_level_created
       WHERE source IN (?, ?) AND threat_level = ? AND created_at >= ? AND created_at < ?`),
@@ -88,8 +88,8 @@ function prepare(db: Db) {
       GROUP BY 1, 2`),
     facets: db.prepare<[string, string], { kind: string; value: string; n: number }>(`SELECT kind, value, count(*) AS n FROM incident_facets INDEXED BY incident_facets_created
       WHERE created_at >= ? AND created_at < ? GROUP BY kind, value ORDER BY n DESC, value`),
-    timelapse: db.prepare<[number, number, string, string, number, string, string], { b: number; camera_id: string; level: ThreatLevel; n: number }>(`SELECT (unixepoch(created_at) - CAST(?1 AS INTEGER)) / CAST(?2 AS INTEGER) AS b, coalesce(camera_id, '') AS camera_id, threat_level AS level, count(*) AS n
-      FROM incidents INDEXED BY incidents_ops_range WHERE created_at >= ?3 AND created_at < ?4 AND (?5 = 0 OR source IN (?6, ?7))
+    timelapse: db.prepare<[number, number, string, string, number, string, string], { b: number; camera_id: string; level: ThreatLevel; n: number }>(`SELECT (unixepoch(created_at) - CAST(? AS INTEGER)) / CAST(? AS INTEGER) AS b, coalesce(camera_id, '') AS camera_id, threat_level AS level, count(*) AS n
+      FROM incidents INDEXED BY incidents_ops_range WHERE created_at >= ? AND created_at < ? AND (? = 0 OR source IN (?, ?))
       GROUP BY 1, 2, 3`),
     active: db.prepare<[ThreatLevel, string], { incident_id: string; camera_id: string | null; threat_level: ThreatLevel; created_at: string }>(`SELECT i.incident_id, i.camera_id, i.threat_level, i.created_at FROM incidents i INDEXED BY incidents_level_created
       WHERE i.threat_level = ? AND i.created_at >= ?
