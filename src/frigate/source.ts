@@ -122,7 +122,9 @@ export class FrigateSource {
           if (ack) done();
         },
         (err: unknown) => {
-          this.d.log.error({ err, topic: packet.topic }, 'frigate message handler failed; not acknowledged');
+          // Not acknowledged: drop the connection so the broker's session delivers it again.
+          this.d.log.error({ err, topic: packet.topic }, 'frigate message handler failed; not acknowledged, reconnecting');
+          client.stream?.destroy();
         },
       );
     };
