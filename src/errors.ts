@@ -48,6 +48,13 @@ export const ERRORS = {
   UNKNOWN_ZONE: define('UNKNOWN_ZONE', 404, 'No zone with this id on the site map'),
   NO_SITE_MAP: define('NO_SITE_MAP', 404, 'No site map is configured (site.map.exits and site.map.links)'),
   INVALID_STATUS: define('INVALID_STATUS', 422, 'The status change is invalid'),
+  // Report sources (src/frigate/, src/onvif/): refusals are counted per source and shown in /health.
+  INVALID_SOURCE_EVENT: define('INVALID_SOURCE_EVENT', 422, 'The source\'s event does not have the documented shape'),
+  UNKNOWN_SEVERITY: define('UNKNOWN_SEVERITY', 422, 'The Frigate review\'s severity is neither alert nor detection'),
+  XML_DTD_REFUSED: define('XML_DTD_REFUSED', 400, 'XML with a document type declaration or entity is refused (SOAP forbids a DTD)'),
+  ONVIF_AUTH_FAILED: define('ONVIF_AUTH_FAILED', 401, 'The camera refused the ONVIF credentials'),
+  ONVIF_UNREACHABLE: define('ONVIF_UNREACHABLE', 503, 'The camera does not answer ONVIF requests'),
+  BAD_SOURCE_FILTER: define('BAD_SOURCE_FILTER', 400, 'Unknown source: use threat_cv, mqtt, http, frigate or onvif'),
 } as const;
 
 export class GatewayError extends Error {

@@ -6,6 +6,7 @@ import * as automation from './automation/module.js';
 import * as ai from './ai/module.js';
 import type { GatewayConfig } from './config/schema.js';
 import * as evidence from './evidence/module.js';
+import * as frigate from './frigate/module.js';
 import { EventBus } from './events/bus.js';
 import { HealthRegistry } from './health.js';
 import * as incidents from './incidents/module.js';
@@ -13,6 +14,7 @@ import type { Logger } from './logger.js';
 import * as metrics from './metrics/module.js';
 import * as navigation from './navigation/module.js';
 import { ExportRegistry, withTimeout, type Exports, type Module, type ModuleContext, type ModuleFactory } from './module.js';
+import * as onvif from './onvif/module.js';
 import * as operations from './operations/module.js';
 import type { IngestObserver } from './pipeline/ingest.js';
 import { pipelineModule } from './pipeline/module.js';
@@ -46,6 +48,8 @@ const modules = (options: GatewayOptions): ModuleFactory[] => [
   pipelineModule(options.ingestObserver),
   evidence.create, // before the transports that feed it
   mqtt.create,
+  frigate.create, // report sources: after the pipeline they feed
+  onvif.create,
   operations.create,
   navigation.create, // pushes the routes operations computes; after mqtt, which retains them
   automation.create, // after the broker its flows connect to

@@ -132,6 +132,7 @@ export class OperatorChat {
         camera_id: i.camera_id,
         weapon_detected: i.weapon_detected,
         action_taken: i.action_taken,
+        source: i.source,
         created_at: i.created_at,
       }));
     const listed = this.store.listIncidents({

@@ -11,6 +11,22 @@ export type ThreatLevel = (typeof LEVELS)[number];
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/**
+ * Where an incident came from (incidents.source). `mqtt` and `http` keep their first meaning, a
+ * threat_cv report over that transport; `frigate` and `onvif` are the report sources of
+ * src/frigate/ and src/onvif/.
+ */
+export const SOURCES = ['mqtt', 'http', 'frigate', 'onvif'] as const;
+export type IncidentSource = (typeof SOURCES)[number];
+/** What a `source` filter may name: one source, or `threat_cv` for both of its transports. */
+export const SOURCE_FILTERS: Readonly<Record<string, readonly IncidentSource[]>> = {
+  threat_cv: ['mqtt', 'http'],
+  mqtt: ['mqtt'],
+  http: ['http'],
+  frigate: ['frigate'],
+  onvif: ['onvif'],
+};
+
 /** Ids that may become MQTT topic levels, file names and SQL values: no slashes, no wildcards. */
 export const ID_PATTERN = '^[A-Za-z0-9_.:-]+$';
 
@@ -814,6 +830,98 @@ export const ConfigSchema = Type.Object(
         token_file: Type.String({ default: '', description: 'File holding the metrics token.' }),
       },
       'Prometheus /metrics (prom-client).',
+    ),
+    frigate: obj(
+      {
+        enabled: Type.Boolean({ default: false, description: 'Take Frigate review items (and optionally tracked-object events) from Frigate\'s MQTT broker as reports.' }),
+        url: Type.String({ default: 'mqtt://127.0.0.1:1883', description: 'Frigate\'s broker: mqtt://host:1883 or mqtts://host:8883.' }),
+        client_id: Type.String({ default: '', description: 'Fixed client id of the persistent session (QoS 1, clean=false). Empty: safesphere-edge-frigate-<site_id>.' }),
+        username: Type.String({ default: '', description: 'Broker username.' }),
+        password: Type.String({ default: '', description: 'Broker password. Prefer password_file.' }),
+        password_file: Type.String({ default: '', description: 'File holding the broker password (read at start; credential:<name> reads $CREDENTIALS_DIRECTORY).' }),
+        ca_file: Type.String({ default: '', description: 'CA certificate (PEM) for mqtts://.' }),
+        cert_file: Type.String({ default: '', description: 'Client certificate (PEM) for mutual TLS.' }),
+        key_file: Type.String({ default: '', description: 'Client key (PEM) for mutual TLS.' }),
+        reject_unauthorized: Type.Boolean({ default: true, description: 'Verify the broker\'s TLS certificate.' }),
+        keepalive_s: Type.Integer({ minimum: 5, maximum: 3600, default: 30, description: 'MQTT keep-alive.' }),
+        reconnect_ms: Type.Integer({ minimum: 100, maximum: 600000, default: 2000, description: 'Delay between reconnection attempts.' }),
+        topic_prefix: Type.String({ default: 'frigate', pattern: '^[^#+]+$', description: 'Frigate\'s mqtt.topic_prefix: <prefix>/reviews, <prefix>/events, <prefix>/available.' }),
+        events: Type.Boolean({
+          default: false,
+          description: 'Also take <prefix>/events (one incident per tracked object). For Frigate before 0.14, which has no reviews; with reviews it duplicates them.',
+        }),
+        frigate_url: Type.String({ default: '', description: 'Frigate\'s web UI, for the links kept on each incident (<frigate_url>/review?id=<review id>). Empty: no link.' }),
+        camera_prefix: Type.String({ default: '', pattern: '^[A-Za-z0-9_.:-]*$', description: 'Prepended to Frigate\'s camera name to give the incident\'s camera_id.' }),
+        levels: obj(
+          {
+            detection: Type.Unsafe<ThreatLevel>({ type: 'string', enum: [...LEVELS], default: 'LOW', description: 'Level of a review with severity "detection".' }),
+            alert: Type.Unsafe<ThreatLevel>({ type: 'string', enum: [...LEVELS], default: 'MEDIUM', description: 'Level of a review with severity "alert".' }),
+            person: Type.Unsafe<ThreatLevel>({ type: 'string', enum: [...LEVELS], default: 'MEDIUM', description: 'At least this level when the review\'s objects include a person.' }),
+            weapon: Type.Unsafe<ThreatLevel>({ type: 'string', enum: [...LEVELS], default: 'HIGH', description: 'At least this level when the review\'s objects include a weapon label.' }),
+          },
+          'Levels from a review: the highest of its severity\'s, person\'s and weapon\'s.',
+        ),
+        weapon_labels: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), {
+          maxItems: 64,
+          default: ['knife', 'gun', 'pistol', 'rifle', 'handgun', 'firearm', 'weapon'],
+          description: 'Object labels (of the site\'s Frigate model) that count as weapons.',
+        }),
+        max_payload_bytes: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024, default: 64 * 1024, description: 'Largest Frigate message taken; bigger ones are refused and counted.' }),
+        max_tracked: Type.Integer({ minimum: 16, maximum: 1000000, default: 10000, description: 'Reviews whose escalation state is kept in memory (older ones are read back from the store).' }),
+      },
+      'Frigate NVR as a report source (src/frigate/): one incident per review, escalations as linked follow-ups.',
+    ),
+    onvif: obj(
+      {
+        enabled: Type.Boolean({ default: false, description: 'Take ONVIF analytics events (pull-point subscriptions) from the cameras below as reports.' }),
+        cameras: Type.Array(
+          Type.Object(
+            {
+              id: Type.String({ pattern: ID_PATTERN, minLength: 1, maxLength: 64, description: 'The incident\'s camera_id.' }),
+              address: Type.String({ minLength: 1, description: 'Device service URL (http://host:port/onvif/device_service) or host[:port].' }),
+              username: Type.String({ default: '', description: 'ONVIF user (WS-Security UsernameToken; HTTP digest when the camera asks).' }),
+              password: Type.String({ default: '', description: 'ONVIF password. Prefer password_file.' }),
+              password_file: Type.String({ default: '', description: 'File holding the password (read at start; credential:<name> reads $CREDENTIALS_DIRECTORY).' }),
+              holdoff_s: Type.Optional(Type.Number({ minimum: 0, maximum: 3600, description: 'This camera\'s hold-off window (default onvif.holdoff_s).' })),
+            },
+            { additionalProperties: false },
+          ),
+          { default: [], maxItems: 256, description: 'Cameras to subscribe to, one pull-point subscription each.' },
+        ),
+        holdoff_s: Type.Number({ minimum: 0, maximum: 3600, default: 10, description: 'Repeats of the same topic and source within this window are one event.' }),
+        topics: Type.Array(
+          Type.Object(
+            {
+              kind: Type.String({ pattern: '^[a-z][a-z0-9_]{0,31}$', description: 'Name of the analytics event (shown in behavior_summary).' }),
+              match: Type.Array(Type.String({ minLength: 1, maxLength: 256 }), {
+                minItems: 1,
+                maxItems: 32,
+                description: 'Topic paths, namespace prefixes removed (RuleEngine/FieldDetector/ObjectsInside); a topic matches a path it contains, whole segments, any case.',
+              }),
+              level: Type.Unsafe<ThreatLevel>({ type: 'string', enum: [...LEVELS], description: 'Report level.' }),
+              enabled: Type.Boolean({ default: true, description: 'Off: the topic is ignored.' }),
+            },
+            { additionalProperties: false },
+          ),
+          {
+            default: [
+              { kind: 'tampering', match: ['VideoSource/GlobalSceneChange/ImagingService', 'RuleEngine/TamperDetector/Tamper', 'VideoSource/Tampering'], level: 'MEDIUM', enabled: true },
+              { kind: 'intrusion', match: ['RuleEngine/FieldDetector/ObjectsInside', 'FieldDetection', 'IntrusionDetection'], level: 'MEDIUM', enabled: true },
+              { kind: 'line_crossing', match: ['RuleEngine/LineDetector/Crossed', 'CrossLineDetection', 'LineCrossing'], level: 'LOW', enabled: true },
+              { kind: 'motion', match: ['RuleEngine/CellMotionDetector/Motion', 'VideoSource/MotionAlarm'], level: 'LOW', enabled: false },
+            ],
+            maxItems: 128,
+            description: 'Topics mapped to levels, first match wins. Defaults: tampering and intrusion MEDIUM, line crossing LOW, motion LOW and off.',
+          },
+        ),
+        timeout_ms: Type.Integer({ minimum: 500, maximum: 120000, default: 10000, description: 'Timeout of each ONVIF request but PullMessages (which the camera may hold up to a minute).' }),
+        backoff_min_ms: Type.Integer({ minimum: 10, maximum: 600000, default: 1000, description: 'First reconnection delay after a camera stops answering; doubled up to backoff_max_ms, with jitter.' }),
+        backoff_max_ms: Type.Integer({ minimum: 10, maximum: 3600000, default: 60000, description: 'Longest reconnection delay.' }),
+        auth_retry_s: Type.Integer({ minimum: 1, maximum: 86400, default: 600, description: 'After the camera refuses the credentials, wait this long before trying again (no retry storm).' }),
+        max_response_bytes: Type.Integer({ minimum: 4096, maximum: 64 * 1024 * 1024, default: 1024 * 1024, description: 'Largest ONVIF response read; a bigger one is cut off, refused and counted.' }),
+        message_limit: Type.Integer({ minimum: 1, maximum: 1000, default: 32, description: 'MessageLimit of each PullMessages.' }),
+      },
+      'ONVIF analytics events as a report source (src/onvif/, the onvif npm package): tampering, intrusion, line crossing, motion.',
     ),
     policy: obj(
       {

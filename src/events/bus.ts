@@ -1,5 +1,6 @@
 // A typed in-process event bus. A listener that throws or rejects is logged and
 // never breaks the emitter or the other listeners.
+import type { IncidentSource } from '../config/schema.js';
 import type { Logger } from '../logger.js';
 import type { StoredIncident, PlannedAction } from '../store/types.js';
 
@@ -21,7 +22,7 @@ export interface GatewayEvents {
   /** An operator acknowledged or resolved an incident (committed). */
   'incident.status': { incident_id: string; state: 'acknowledged' | 'resolved'; by: string; at: string };
   /** A report was refused before it was stored. */
-  'report.rejected': { source: 'mqtt' | 'http'; cameraId: string | null; code: string; message: string };
+  'report.rejected': { source: IncidentSource; cameraId: string | null; code: string; message: string };
   /** A snapshot was attached to a stored incident (src/evidence/). */
   'snapshot.attached': { incident_id: string; camera_id: string | null; sha256: string; width: number; height: number };
   /** An AI annotation (Gemini second opinion) was stored; `needs_review` flags a disagreement. */

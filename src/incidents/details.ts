@@ -14,6 +14,8 @@ export interface IncidentDetailSources {
   /** Evidence: the snapshot and the image model's detections (null without them). */
   snapshot(incidentId: string): unknown;
   detections(incidentId: string): unknown;
+  /** The other incidents with the same source id (a Frigate review's incident and its follow-ups). */
+  related(incident: StoredIncident): unknown[];
 }
 
 export class IncidentDetails {
@@ -32,6 +34,7 @@ export class IncidentDetails {
       snapshot: s.snapshot(id),
       detections: s.detections(id),
       annotations: s.annotations(id),
+      related: s.related(incident),
     };
   }
 }

@@ -19,6 +19,10 @@ export function create(ctx: ModuleContext): Module {
     operatorStatus: (id) => operations?.queries.status(id) ?? null,
     snapshot: (id) => snapshots?.get(id) ?? null,
     detections: (id) => snapshots?.detection(id) ?? null,
+    related: (incident) =>
+      incident.source_key === null
+        ? []
+        : store.incidents.related(incident.source, incident.source_key).filter((r) => r.incident_id !== incident.incident_id),
   });
   // The dashboard's path is served only while the dashboard is.
   const paths = config.dashboard.enabled ? ['/incidents/:incident_id', '/api/incidents/:incident_id'] : ['/incidents/:incident_id'];

@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox';
 import { LEVELS, type ThreatLevel } from '../config/schema.js';
 import { ERRORS, GatewayError } from '../errors.js';
 import type { Store } from '../store/store.js';
+import { parseSourceFilter } from '../validate/source-filter.js';
 import type { IncidentDetails } from './details.js';
 
 const MAX_LIMIT = 1000;
@@ -12,6 +13,7 @@ const ListQuery = Type.Object({
   camera_id: Type.Optional(Type.String({ maxLength: 64 })),
   since: Type.Optional(Type.String({ description: 'ISO 8601; incidents received at or after' })),
   until: Type.Optional(Type.String({ description: 'ISO 8601; incidents received at or before' })),
+  source: Type.Optional(Type.String({ description: 'threat_cv (mqtt or http), mqtt, http, frigate or onvif' })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_LIMIT, default: 50 })),
 });
 
@@ -20,6 +22,7 @@ interface ListQuery {
   camera_id?: string;
   since?: string;
   until?: string;
+  source?: string;
   limit?: number;
 }
 
@@ -53,6 +56,7 @@ export const incidentRoutes =
           camera_id: q.camera_id,
           since: parseInstant(q.since, 'since'),
           until: parseInstant(q.until, 'until'),
+          source: parseSourceFilter(q.source),
           limit: q.limit ?? 50,
         });
         return { count: incidents.length, incidents };
@@ -99,8 +103,23 @@ export const incidentRoutes =
       );
     }
 
-    app.get('/statistics', { config: { role: 'operator' }, schema: { summary: 'Threat statistics: totals, per camera, last 24 h' } }, async () => {
-      const { per_camera, last_24h, ...totals } = store.statistics();
-      return { timestamp: new Date().toISOString(), statistics: { ...totals, per_camera, last_24h } };
-    });
+    app.get<{ Querystring: { source?: string } }>(
+      '/statistics',
+      {
+        config: { role: 'operator' },
+        schema: {
+          summary: 'Threat statistics: totals, per camera, per source, last 24 h',
+          querystring: Type.Object({ source: Type.Optional(Type.String({ description: 'Count only this source: threat_cv, mqtt, http, frigate or onvif' })) }),
+        },
+      },
+      async (request) => {
+        const source = parseSourceFilter(request.query.source);
+        const { per_camera, per_source, last_24h, ...totals } = store.incidents.statistics(Date.now(), source);
+        return {
+          timestamp: new Date().toISOString(),
+          ...(source ? { source_filter: source } : {}),
+          statistics: { ...totals, per_camera, per_source, last_24h },
+        };
+      },
+    );
   };

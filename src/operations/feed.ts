@@ -13,11 +13,12 @@
 // /ws/timelapse replays stored incidents of a range at a chosen speed; a consumer too slow
 // for the pace is skipped ahead, with a SKIPPED notice saying how many incidents it missed.
 import type { WebSocket } from 'ws';
-import { LEVELS, type GatewayConfig, type ThreatLevel } from '../config/schema.js';
+import { LEVELS, SOURCE_FILTERS, type GatewayConfig, type IncidentSource, type ThreatLevel } from '../config/schema.js';
 import type { HealthRegistry } from '../health.js';
 import type { Logger } from '../logger.js';
 import type { FeedRow } from '../store/operations.js';
 import type { OpsQueries } from './queries.js';
+import { parseSourceFilter } from '../validate/source-filter.js';
 
 export const FEED_SCHEMA_VERSION = 1;
 const PAGE = 256;
@@ -26,9 +27,11 @@ const OPEN = 1;
 export interface FeedFilter {
   levels: ReadonlySet<ThreatLevel> | null;
   cameras: ReadonlySet<string> | null;
+  /** Report sources (`source=threat_cv|mqtt|http|frigate|onvif`). */
+  sources?: ReadonlySet<IncidentSource> | null;
 }
 
-export function parseFilter(query: { level?: unknown; camera?: unknown }): FeedFilter {
+export function parseFilter(query: { level?: unknown; camera?: unknown; source?: unknown }): FeedFilter {
   const list = (v: unknown) =>
     typeof v === 'string' && v.trim()
       ? v
@@ -40,14 +43,23 @@ export function parseFilter(query: { level?: unknown; camera?: unknown }): FeedF
   const bad = levels?.filter((l) => !(LEVELS as readonly string[]).includes(l.toUpperCase()));
   if (bad?.length) throw new Error(`level must be a comma-separated list of ${LEVELS.join(', ')}`);
   const cameras = list(query.camera);
+  let sources: readonly IncidentSource[] | undefined;
+  try {
+    sources = parseSourceFilter(query.source);
+  } catch {
+    throw new Error(`source must be one of ${Object.keys(SOURCE_FILTERS).join(', ')}`);
+  }
   return {
     levels: levels ? new Set(levels.map((l) => l.toUpperCase() as ThreatLevel)) : null,
     cameras: cameras ? new Set(cameras) : null,
+    sources: sources ? new Set(sources) : null,
   };
 }
 
-const matches = (f: FeedFilter, level: string | null, camera: string | null) =>
-  (!f.levels || (level !== null && f.levels.has(level as ThreatLevel))) && (!f.cameras || (camera !== null && f.cameras.has(camera)));
+const matches = (f: FeedFilter, level: string | null, camera: string | null, source: string | null = null) =>
+  (!f.levels || (level !== null && f.levels.has(level as ThreatLevel))) &&
+  (!f.cameras || (camera !== null && f.cameras.has(camera))) &&
+  (!f.sources || (source !== null && f.sources.has(source as IncidentSource)));
 
 interface Client {
   socket: WebSocket;
@@ -168,7 +180,11 @@ export class FeedHub {
         head,
         oldest,
         after: cursor,
-        filter: { level: c.filter.levels ? [...c.filter.levels] : null, camera: c.filter.cameras ? [...c.filter.cameras] : null },
+        filter: {
+          level: c.filter.levels ? [...c.filter.levels] : null,
+          camera: c.filter.cameras ? [...c.filter.cameras] : null,
+          ...(c.filter.sources ? { source: [...c.filter.sources] } : {}),
+        },
         heartbeat_s: this.config.heartbeat_s,
       }),
     );
@@ -193,6 +209,7 @@ export class FeedHub {
       level: row.level,
       camera_id: row.camera_id,
       zone: this.zoneOf(row.camera_id),
+      source: row.source,
     });
     return `${head.slice(0, -1)},"data":${row.data}}`;
   }
@@ -219,7 +236,7 @@ export class FeedHub {
       const rows = this.queries.feedAfter(c.cursor, PAGE);
       if (rows.length === 0) break;
       for (const row of rows) {
-        if (matches(c.filter, row.level, row.camera_id)) this.send(c, this.message(row));
+        if (matches(c.filter, row.level, row.camera_id, row.source)) this.send(c, this.message(row));
         c.cursor = row.seq;
         if (c.socket.bufferedAmount >= this.highWater) break;
       }
@@ -380,7 +397,7 @@ export class FeedHub {
         }
         cursor = { createdAt: row.created_at, id: row.id };
         i++;
-        if (!matches(options.filter, row.threat_level, row.camera_id)) continue;
+        if (!matches(options.filter, row.threat_level, row.camera_id, row.source)) continue;
         if (socket.bufferedAmount >= this.highWater) {
           skipped++;
           pendingSkip++;
@@ -402,6 +419,7 @@ export class FeedHub {
           zone: this.zoneOf(row.camera_id),
           weapon_detected: row.weapon_detected === 1,
           behavior_summary: row.behavior_summary,
+          source: row.source,
         });
         sent++;
       }

@@ -1,7 +1,7 @@
 // The read side of site operations: analysis and timelapse aggregates (every figure from
 // an indexed SQL aggregate in src/store/operations.ts, never rows loaded into JavaScript),
 // active threats per zone, the operator's incident status, and the live feed's change log.
-import { LEVELS, type GatewayConfig, type ThreatLevel } from '../config/schema.js';
+import { LEVELS, type GatewayConfig, type IncidentSource, type ThreatLevel } from '../config/schema.js';
 import type { FeedRow, IncidentStatus, OperationsRepository, ReplayRow } from '../store/operations.js';
 import type { Store } from '../store/store.js';
 
@@ -39,6 +39,10 @@ export interface ZoneRisk {
 export interface Analysis {
   from: string;
   to: string;
+  /** The sources counted (null: all). */
+  source_filter: IncidentSource[] | null;
+  /** Per report source (threat_cv over mqtt or http, frigate, onvif). */
+  sources: { source: IncidentSource; total: number; levels: LevelCounts; weapons: number }[];
   previous: { from: string; to: string; total: number; levels: LevelCounts };
   total: number;
   levels: LevelCounts;
@@ -69,6 +73,7 @@ export interface TimelapseBucket {
 export interface Timelapse {
   from: string;
   to: string;
+  source_filter: IncidentSource[] | null;
   bucket_s: number;
   buckets: TimelapseBucket[];
 }
@@ -102,7 +107,7 @@ export class OpsQueries {
 
   // ------------------------------------------------------------------ analysis
 
-  analysis(fromIso: string, toIso: string, utcOffsetMin = 0): Analysis {
+  analysis(fromIso: string, toIso: string, utcOffsetMin = 0, sourceFilter?: readonly IncidentSource[]): Analysis {
     const fromMs = Date.parse(fromIso);
     const toMs = Date.parse(toIso);
     const prevFrom = new Date(fromMs - (toMs - fromMs)).toISOString();
@@ -113,7 +118,13 @@ export class OpsQueries {
     const levels = zeroLevels();
     let total = 0;
     let weapons = 0;
-    for (const r of this.rows.cameraLevelHour(utcOffsetMin, fromIso, toIso)) {
+    const bySource = new Map<IncidentSource, Analysis['sources'][number]>();
+    for (const r of this.rows.cameraLevelHour(utcOffsetMin, fromIso, toIso, sourceFilter)) {
+      let s = bySource.get(r.source);
+      if (!s) bySource.set(r.source, (s = { source: r.source, total: 0, levels: zeroLevels(), weapons: 0 }));
+      s.total += r.n;
+      s.levels[r.level] += r.n;
+      s.weapons += r.weapons;
       let c = cameras.get(r.camera_id);
       if (!c) {
         c = {
@@ -163,14 +174,14 @@ export class OpsQueries {
     const prevLevels = zeroLevels();
     let prevTotal = 0;
     for (const level of LEVELS) {
-      const n = this.rows.levelCount(level, prevFrom, fromIso);
+      const n = this.rows.levelCount(level, prevFrom, fromIso, sourceFilter);
       prevLevels[level] = n;
       prevTotal += n;
     }
 
     const fa = { labelled: 0, false_alarm: 0, confirmed: 0, rate: null as number | null, cameras: [] as Analysis['false_alarms']['cameras'] };
     const perCamera = new Map<string, { labelled: number; false_alarm: number }>();
-    for (const r of this.rows.latestLabels(fromIso, toIso)) {
+    for (const r of this.rows.latestLabels(fromIso, toIso, sourceFilter)) {
       const c = perCamera.get(r.camera_id) ?? { labelled: 0, false_alarm: 0 };
       c.labelled += r.n;
       fa.labelled += r.n;
@@ -187,13 +198,15 @@ export class OpsQueries {
 
     const behaviours: Analysis['behaviours'] = [];
     const weaponFamilies: Analysis['weapon_families'] = [];
-    for (const r of this.rows.facets(fromIso, toIso)) {
+    for (const r of this.rows.facets(fromIso, toIso, sourceFilter)) {
       (r.kind === 'behaviour' ? behaviours : weaponFamilies).push({ value: r.value, count: r.n });
     }
 
     return {
       from: fromIso,
       to: toIso,
+      source_filter: sourceFilter ? [...sourceFilter] : null,
+      sources: [...bySource.values()].sort((a, b) => b.total - a.total || a.source.localeCompare(b.source)),
       previous: { from: prevFrom, to: fromIso, total: prevTotal, levels: prevLevels },
       total,
       levels,
@@ -212,7 +225,7 @@ export class OpsQueries {
   }
 
   /** Counts per bucket (aligned to `from`) by level and camera. */
-  timelapse(fromIso: string, toIso: string, bucketS: number): Timelapse {
+  timelapse(fromIso: string, toIso: string, bucketS: number, sourceFilter?: readonly IncidentSource[]): Timelapse {
     const fromMs = Date.parse(fromIso);
     const toMs = Date.parse(toIso);
     const fromS = Math.floor(fromMs / 1000);
@@ -223,7 +236,7 @@ export class OpsQueries {
       levels: zeroLevels(),
       cameras: {},
     }));
-    for (const r of this.rows.timelapse(fromS, bucketS, fromIso, toIso)) {
+    for (const r of this.rows.timelapse(fromS, bucketS, fromIso, toIso, sourceFilter)) {
       const b = buckets[Math.min(Math.max(r.b, 0), n - 1)]!;
       b.total += r.n;
       b.levels[r.level] += r.n;
@@ -231,7 +244,7 @@ export class OpsQueries {
       c.total += r.n;
       c[r.level] += r.n;
     }
-    return { from: fromIso, to: toIso, bucket_s: bucketS, buckets };
+    return { from: fromIso, to: toIso, source_filter: sourceFilter ? [...sourceFilter] : null, bucket_s: bucketS, buckets };
   }
 
   // ------------------------------------------------------------------ active threats

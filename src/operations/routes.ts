@@ -11,6 +11,7 @@ import { Type } from '@sinclair/typebox';
 import { ERRORS, GatewayError, type ErrorDetail } from '../errors.js';
 import { parseFilter } from './feed.js';
 import type { Operations } from './service.js';
+import { parseSourceFilter } from '../validate/source-filter.js';
 
 /** The dashboard's files, served from the source tree (the build is plain tsc; nothing to copy). */
 export const WEB_DIR = fileURLToPath(new URL('../../web/dashboard/', import.meta.url));
@@ -103,7 +104,7 @@ export const operationsRoutes =
         site_id: ops.config.site_id,
       }));
 
-      app.get<{ Querystring: { from?: string; to?: string; utc_offset_min?: string } }>(
+      app.get<{ Querystring: { from?: string; to?: string; utc_offset_min?: string; source?: string } }>(
         '/api/analysis',
         {
           config: { role: 'operator' },
@@ -115,6 +116,7 @@ export const operationsRoutes =
               from: Type.Optional(Type.String({ description: 'ISO 8601 (default: to - 24 h), on receipt time' })),
               to: Type.Optional(Type.String({ description: 'ISO 8601 (default: now), exclusive' })),
               utc_offset_min: Type.Optional(Type.String({ description: 'Shifts the hour-of-day profile to local time (minutes east of UTC)' })),
+              source: Type.Optional(Type.String({ description: 'Only incidents of this source: threat_cv, mqtt, http, frigate or onvif' })),
             }),
           },
         },
@@ -125,11 +127,11 @@ export const operationsRoutes =
           if (!Number.isInteger(offset) || Math.abs(offset) > 14 * 60) {
             throw new GatewayError(ERRORS.BAD_REQUEST, [{ path: 'utc_offset_min', message: 'must be an integer between -840 and 840' }]);
           }
-          return ops.queries.analysis(from, to, offset);
+          return ops.queries.analysis(from, to, offset, parseSourceFilter(request.query.source));
         },
       );
 
-      app.get<{ Querystring: { from?: string; to?: string; bucket?: string } }>(
+      app.get<{ Querystring: { from?: string; to?: string; bucket?: string; source?: string } }>(
         '/api/timelapse',
         {
           config: { role: 'operator' },
@@ -141,6 +143,7 @@ export const operationsRoutes =
               from: Type.Optional(Type.String()),
               to: Type.Optional(Type.String()),
               bucket: Type.Optional(Type.String({ description: 'seconds, or 30s / 15m / 1h / 1d (default 1h)' })),
+              source: Type.Optional(Type.String({ description: 'Only incidents of this source: threat_cv, mqtt, http, frigate or onvif' })),
             }),
           },
         },
@@ -149,7 +152,7 @@ export const operationsRoutes =
           const bucket = parseBucket(request.query.bucket);
           const n = Math.ceil((Date.parse(to) - Date.parse(from)) / 1000 / bucket);
           if (n > MAX_BUCKETS) throw new GatewayError(ERRORS.BAD_REQUEST, [{ path: 'bucket', message: `gives ${n} buckets; at most ${MAX_BUCKETS}` }]);
-          return ops.queries.timelapse(from, to, bucket);
+          return ops.queries.timelapse(from, to, bucket, parseSourceFilter(request.query.source));
         },
       );
 

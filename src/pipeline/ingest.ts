@@ -141,7 +141,7 @@ export class IngestPipeline {
   }
 
   private draft(p: Pending, score: Score): IncidentDraft {
-    const { report, cameraId, source, contentHash, receivedAt } = p.report;
+    const { report, cameraId, source, sourceKey, sourceRef, contentHash, receivedAt } = p.report;
     const weaponDetected = report.weapon_detected ?? false;
     const plan = this.policy.plan(score.level, weaponDetected);
     return {
@@ -161,6 +161,8 @@ export class IngestPipeline {
       extraFields: extraFields(report),
       cameraId,
       source,
+      sourceKey,
+      sourceRef,
       contentHash,
       receivedAtMs: receivedAt,
       actionTaken: plan.status,

@@ -2,7 +2,7 @@
 // /statistics are kept by triggers (triggers.ts); facets and outbox entries are written by
 // the commit transaction itself.
 import type Database from 'better-sqlite3';
-import { LEVELS, type ThreatLevel } from '../config/schema.js';
+import { LEVELS, type IncidentSource, type ThreatLevel } from '../config/schema.js';
 import type { ActionRepository } from './actions.js';
 import { FacetWriter } from './facets.js';
 import type { OutboxRepository } from './outbox.js';
@@ -22,10 +22,10 @@ type Row = Record<string, unknown>;
 
 const INCIDENT_COLUMNS = `id, incident_id, seq, timestamp, threat_level, threat_score, reported_level, reported_score,
   model_version, people_count, weapon_detected, weapon_types, behavior_summary, is_critical, full_telemetry,
-  extra_fields, camera_id, source, content_hash, status, action_taken, response_time_ms, created_at, updated_at`;
+  extra_fields, camera_id, source, source_key, source_ref, content_hash, status, action_taken, response_time_ms, created_at, updated_at`;
 
 const SUMMARY_COLUMNS = `incident_id, seq, timestamp, threat_level, threat_score, reported_level, camera_id,
-  weapon_detected, action_taken, created_at`;
+  weapon_detected, action_taken, source, created_at`;
 
 /** The re-scorer's priming query: a range scan of incidents_created (test/scoring-gateway.test.ts checks the plan). */
 export const PRIME_INCIDENTS_SQL = `SELECT incident_id, camera_id, reported_level, received_at_ms FROM incidents
@@ -56,7 +56,9 @@ function toIncident(row: Row): StoredIncident {
     is_critical: row.is_critical === 1,
     full_telemetry: row.full_telemetry ? (JSON.parse(row.full_telemetry as string) as Record<string, unknown>) : null,
     camera_id: (row.camera_id as string | null) ?? null,
-    source: row.source as 'mqtt' | 'http',
+    source: row.source as IncidentSource,
+    source_key: (row.source_key as string | null) ?? null,
+    source_ref: row.source_ref ? (JSON.parse(row.source_ref as string) as Record<string, unknown>) : null,
     status: row.status as string,
     action_taken: (row.action_taken as string | null) ?? null,
     response_time_ms: (row.response_time_ms as number | null) ?? null,
@@ -78,13 +80,24 @@ function prepare(db: Db) {
     exists: db.prepare<[string], { x: number }>('SELECT 1 AS x FROM incidents WHERE incident_id = ?'),
     insert: db.prepare<[Row]>(`INSERT INTO incidents (incident_id, seq, timestamp, threat_level, threat_score, reported_level,
         reported_score, model_version, people_count, weapon_detected, weapon_types, behavior_summary, is_critical,
-        full_telemetry, extra_fields, camera_id, source, content_hash, action_taken, received_at_ms, created_at, updated_at)
+        full_telemetry, extra_fields, camera_id, source, source_key, source_ref, content_hash, action_taken, received_at_ms,
+        created_at, updated_at)
       VALUES (@incident_id, @seq, @timestamp, @threat_level, @threat_score, @reported_level, @reported_score,
         @model_version, @people_count, @weapon_detected, @weapon_types, @behavior_summary, @is_critical,
-        @full_telemetry, @extra_fields, @camera_id, @source, @content_hash, @action_taken, @received_at_ms,
+        @full_telemetry, @extra_fields, @camera_id, @source, @source_key, @source_ref, @content_hash, @action_taken, @received_at_ms,
         @created_at, @created_at)`),
     counts: db.prepare<[], { camera_id: string; threat_level: ThreatLevel; total: number; weapons: number; critical: number }>(
       'SELECT camera_id, threat_level, total, weapons, critical FROM incident_counts WHERE total > 0',
+    ),
+    sourceCounts: db.prepare<[], { source: IncidentSource; camera_id: string; threat_level: ThreatLevel; total: number; weapons: number; critical: number }>(
+      'SELECT source, camera_id, threat_level, total, weapons, critical FROM incident_source_counts WHERE total > 0',
+    ),
+    sinceSource: db.prepare<[IncidentSource, ThreatLevel, string], { n: number }>(
+      'SELECT count(*) AS n FROM incidents INDEXED BY incidents_source_level_created WHERE source = ? AND threat_level = ? AND created_at >= ?',
+    ),
+    related: db.prepare<[IncidentSource, string], { incident_id: string; seq: number; threat_level: ThreatLevel; created_at: string }>(
+      `SELECT incident_id, seq, threat_level, created_at FROM incidents INDEXED BY incidents_source_key
+       WHERE source = ? AND source_key = ? ORDER BY seq LIMIT 100`,
     ),
     since: db.prepare<[ThreatLevel, string], { n: number }>('SELECT count(*) AS n FROM incidents WHERE threat_level = ? AND created_at >= ?'),
     recent: db.prepare<[string], RecentReport>(PRIME_INCIDENTS_SQL),
@@ -161,6 +174,8 @@ export class IncidentRepository extends Repository<ReturnType<typeof prepare>> {
       extra_fields: d.extraFields ? JSON.stringify(d.extraFields) : null,
       camera_id: d.cameraId,
       source: d.source,
+      source_key: d.sourceKey ?? null,
+      source_ref: d.sourceRef ? JSON.stringify(d.sourceRef) : null,
       content_hash: d.contentHash,
       action_taken: d.actionTaken,
       received_at_ms: d.receivedAtMs,
@@ -187,6 +202,8 @@ export class IncidentRepository extends Repository<ReturnType<typeof prepare>> {
       full_telemetry: d.fullTelemetry,
       camera_id: d.cameraId,
       source: d.source,
+      source_key: d.sourceKey ?? null,
+      source_ref: d.sourceRef ?? null,
       status: 'logged',
       action_taken: d.actionTaken,
       response_time_ms: null,
@@ -217,6 +234,10 @@ export class IncidentRepository extends Repository<ReturnType<typeof prepare>> {
       where.push('camera_id = ?');
       params.push(filter.camera_id);
     }
+    if (filter.source?.length) {
+      where.push(`source IN (${filter.source.map(() => '?').join(', ')})`);
+      params.push(...filter.source);
+    }
     if (filter.since) {
       where.push('created_at >= ?');
       params.push(filter.since);
@@ -233,36 +254,54 @@ export class IncidentRepository extends Repository<ReturnType<typeof prepare>> {
     return stmt.all(...params).map(toSummary);
   }
 
-  statistics(now = Date.now()): Statistics {
+  /**
+   * Totals, per camera, per source and the last 24 h, from the trigger-kept counters. With
+   * `sources`, only incidents of those sources count (incident_source_counts).
+   */
+  statistics(now = Date.now(), sources?: readonly IncidentSource[]): Statistics {
     const stats: Statistics = {
       total_incidents: 0,
       ...emptyCounts(),
       weapons_detected: 0,
       critical_incidents: 0,
       per_camera: {},
+      per_source: {},
       last_24h: { total_incidents: 0, ...emptyCounts(), since: new Date(now - 24 * 3600 * 1000).toISOString() },
     };
-    for (const row of this.st.counts.all()) {
+    const group = () => ({ total_incidents: 0, ...emptyCounts(), weapons_detected: 0 });
+    const add = (row: { camera_id: string; threat_level: ThreatLevel; total: number; weapons: number; critical: number }) => {
       const key = `count_${row.threat_level}` as const;
       stats.total_incidents += row.total;
       stats[key] += row.total;
       stats.weapons_detected += row.weapons;
       stats.critical_incidents += row.critical;
-      const camera = (stats.per_camera[row.camera_id || 'unknown'] ??= {
-        total_incidents: 0,
-        ...emptyCounts(),
-        weapons_detected: 0,
-      });
+      const camera = (stats.per_camera[row.camera_id || 'unknown'] ??= group());
       camera.total_incidents += row.total;
       camera[key] += row.total;
       camera.weapons_detected += row.weapons;
+    };
+    if (!sources) for (const row of this.st.counts.all()) add(row);
+    for (const row of this.st.sourceCounts.all()) {
+      if (sources && !sources.includes(row.source)) continue;
+      if (sources) add(row);
+      const g = (stats.per_source[row.source] ??= group());
+      g.total_incidents += row.total;
+      g[`count_${row.threat_level}`] += row.total;
+      g.weapons_detected += row.weapons;
     }
     for (const level of LEVELS) {
-      const n = this.st.since.get(level, stats.last_24h.since)!.n;
+      const n = sources
+        ? sources.reduce((sum, source) => sum + this.st.sinceSource.get(source, level, stats.last_24h.since)!.n, 0)
+        : this.st.since.get(level, stats.last_24h.since)!.n;
       stats.last_24h[`count_${level}`] = n;
       stats.last_24h.total_incidents += n;
     }
     return stats;
+  }
+
+  /** Incidents with the same source id (a Frigate review's incident and its follow-ups), oldest first. */
+  related(source: IncidentSource, sourceKey: string): { incident_id: string; seq: number; threat_level: ThreatLevel; created_at: string }[] {
+    return this.st.related.all(source, sourceKey);
   }
 
   /** Reports received since `sinceIso`, oldest first (index incidents_created). */

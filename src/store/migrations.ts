@@ -6,6 +6,12 @@ export interface Migration {
   version: number;
   name: string;
   sql: string;
+  /**
+   * CHECK constraints widened in place before `sql` runs (SQLite's documented writable_schema
+   * procedure: no table copy, existing rows already satisfy the wider check). `from` must occur
+   * exactly once in the table's CREATE statement.
+   */
+  widenChecks?: { table: string; from: string; to: string }[];
 }
 
 const LEVEL_CHECK = "CHECK (threat_level IN ('LOW','MEDIUM','HIGH','CRITICAL'))";
@@ -432,6 +438,120 @@ export const MIGRATIONS: Migration[] = [
     sql: `
       -- FacetWriter (src/store/facets.ts) matches facet_patterns in JS within the same transaction.
       DROP TRIGGER IF EXISTS incident_facets_insert;
+    `,
+  },
+  {
+    // Report sources (src/frigate/, src/onvif/). incidents.source keeps 'mqtt' and 'http' for
+    // threat_cv reports over that transport and gains 'frigate' and 'onvif'; source_key and
+    // source_ref keep the source's own ids (a Frigate review id and its link, an ONVIF camera and
+    // topic). Counts per source for /statistics, the source in the covering analysis index and
+    // on every live-feed row, so each can be filtered and grouped by source.
+    version: 8,
+    name: 'report sources: frigate and onvif, the source\'s own ids, counts and feed rows by source',
+    widenChecks: [
+      { table: 'incidents', from: "CHECK (source IN ('mqtt','http'))", to: "CHECK (source IN ('mqtt','http','frigate','onvif'))" },
+    ],
+    sql: `
+      ALTER TABLE incidents ADD COLUMN source_key TEXT;   -- the source's own id: Frigate review id, ONVIF camera id
+      ALTER TABLE incidents ADD COLUMN source_ref TEXT;   -- JSON: the source's ids and links
+      CREATE INDEX incidents_source_level_created ON incidents (source, threat_level, created_at);
+      CREATE INDEX incidents_source_key ON incidents (source, source_key, seq) WHERE source_key IS NOT NULL;
+      -- The range aggregates stay covering with a source filter or group.
+      DROP INDEX incidents_ops_range;
+      CREATE INDEX incidents_ops_range ON incidents (created_at, camera_id, threat_level, threat_score, weapon_detected, source);
+
+      CREATE TABLE incident_source_counts (
+        source       TEXT    NOT NULL,
+        camera_id    TEXT    NOT NULL,
+        threat_level TEXT    NOT NULL,
+        total        INTEGER NOT NULL DEFAULT 0,
+        weapons      INTEGER NOT NULL DEFAULT 0,
+        critical     INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (source, camera_id, threat_level)
+      ) WITHOUT ROWID;
+      INSERT INTO incident_source_counts (source, camera_id, threat_level, total, weapons, critical)
+      SELECT source, coalesce(camera_id, ''), threat_level, count(*), sum(weapon_detected), sum(is_critical)
+      FROM incidents GROUP BY 1, 2, 3;
+
+      CREATE TRIGGER incident_source_counts_insert AFTER INSERT ON incidents BEGIN
+        INSERT INTO incident_source_counts (source, camera_id, threat_level, total, weapons, critical)
+        VALUES (NEW.source, coalesce(NEW.camera_id, ''), NEW.threat_level, 1, NEW.weapon_detected, NEW.is_critical)
+        ON CONFLICT (source, camera_id, threat_level) DO UPDATE SET
+          total = total + 1, weapons = weapons + excluded.weapons, critical = critical + excluded.critical;
+      END;
+
+      CREATE TRIGGER incident_source_counts_delete AFTER DELETE ON incidents BEGIN
+        UPDATE incident_source_counts SET
+          total = total - 1, weapons = weapons - OLD.weapon_detected, critical = critical - OLD.is_critical
+        WHERE source = OLD.source AND camera_id = coalesce(OLD.camera_id, '') AND threat_level = OLD.threat_level;
+      END;
+
+      CREATE TRIGGER incident_source_counts_update
+      AFTER UPDATE OF threat_level, camera_id, weapon_detected, is_critical, source ON incidents BEGIN
+        UPDATE incident_source_counts SET
+          total = total - 1, weapons = weapons - OLD.weapon_detected, critical = critical - OLD.is_critical
+        WHERE source = OLD.source AND camera_id = coalesce(OLD.camera_id, '') AND threat_level = OLD.threat_level;
+        INSERT INTO incident_source_counts (source, camera_id, threat_level, total, weapons, critical)
+        VALUES (NEW.source, coalesce(NEW.camera_id, ''), NEW.threat_level, 1, NEW.weapon_detected, NEW.is_critical)
+        ON CONFLICT (source, camera_id, threat_level) DO UPDATE SET
+          total = total + 1, weapons = weapons + excluded.weapons, critical = critical + excluded.critical;
+      END;
+
+      -- Every feed row carries its incident's source, so /ws/incidents can filter by it.
+      ALTER TABLE ops_feed ADD COLUMN source TEXT;
+      UPDATE ops_feed SET source = (SELECT i.source FROM incidents i WHERE i.incident_id = ops_feed.incident_id);
+      DROP TRIGGER ops_feed_incident;
+      DROP TRIGGER ops_feed_action;
+      DROP TRIGGER ops_feed_label;
+      DROP TRIGGER ops_feed_status_insert;
+      DROP TRIGGER ops_feed_status_update;
+
+      CREATE TRIGGER ops_feed_incident AFTER INSERT ON incidents BEGIN
+        INSERT INTO ops_feed (kind, incident_id, level, camera_id, source, data, at)
+        VALUES ('incident', NEW.incident_id, NEW.threat_level, NEW.camera_id, NEW.source,
+          json_object('incident_id', NEW.incident_id, 'seq', NEW.seq, 'timestamp', NEW.timestamp,
+            'threat_level', NEW.threat_level, 'threat_score', NEW.threat_score, 'reported_level', NEW.reported_level,
+            'camera_id', NEW.camera_id, 'weapon_detected', json(CASE NEW.weapon_detected WHEN 1 THEN 'true' ELSE 'false' END),
+            'weapon_types', json(NEW.weapon_types), 'behavior_summary', NEW.behavior_summary, 'people_count', NEW.people_count,
+            'action_taken', NEW.action_taken, 'source', NEW.source, 'source_key', NEW.source_key,
+            'source_ref', json(NEW.source_ref), 'created_at', NEW.created_at),
+          NEW.created_at);
+      END;
+
+      CREATE TRIGGER ops_feed_action AFTER UPDATE OF status ON actions WHEN OLD.status IS NOT NEW.status BEGIN
+        INSERT INTO ops_feed (kind, incident_id, level, camera_id, source, data, at)
+        SELECT 'action', NEW.incident_id, i.threat_level, i.camera_id, i.source,
+          json_object('action_id', NEW.id, 'action_type', NEW.action_type, 'state', NEW.status, 'attempts', NEW.attempts,
+            'result', NEW.result, 'at', NEW.updated_at),
+          NEW.updated_at
+        FROM incidents i WHERE i.incident_id = NEW.incident_id;
+      END;
+
+      CREATE TRIGGER ops_feed_label AFTER INSERT ON labels BEGIN
+        INSERT INTO ops_feed (kind, incident_id, level, camera_id, source, data, at)
+        SELECT 'label', NEW.incident_id, i.threat_level, i.camera_id, i.source,
+          json_object('label_id', NEW.id, 'label', NEW.label, 'by', NEW.by, 'note', NEW.note, 'created_at', NEW.created_at),
+          NEW.created_at
+        FROM incidents i WHERE i.incident_id = NEW.incident_id;
+      END;
+
+      CREATE TRIGGER ops_feed_status_insert AFTER INSERT ON incident_status BEGIN
+        INSERT INTO ops_feed (kind, incident_id, level, camera_id, source, data, at)
+        SELECT 'status', NEW.incident_id, i.threat_level, i.camera_id, i.source,
+          json_object('state', NEW.state, 'acknowledged_by', NEW.acknowledged_by, 'acknowledged_at', NEW.acknowledged_at,
+            'resolved_by', NEW.resolved_by, 'resolved_at', NEW.resolved_at, 'note', NEW.note),
+          NEW.updated_at
+        FROM incidents i WHERE i.incident_id = NEW.incident_id;
+      END;
+
+      CREATE TRIGGER ops_feed_status_update AFTER UPDATE ON incident_status BEGIN
+        INSERT INTO ops_feed (kind, incident_id, level, camera_id, source, data, at)
+        SELECT 'status', NEW.incident_id, i.threat_level, i.camera_id, i.source,
+          json_object('state', NEW.state, 'acknowledged_by', NEW.acknowledged_by, 'acknowledged_at', NEW.acknowledged_at,
+            'resolved_by', NEW.resolved_by, 'resolved_at', NEW.resolved_at, 'note', NEW.note),
+          NEW.updated_at
+        FROM incidents i WHERE i.incident_id = NEW.incident_id;
+      END;
     `,
   },
 ];

@@ -2,7 +2,7 @@
 // an indexed SQL aggregate, never rows loaded into JavaScript), active threats, the
 // operator's incident status, and the live feed's change log (ops_feed, written by
 // triggers in the transaction of each change it shows: triggers.ts).
-import type { ThreatLevel } from '../config/schema.js';
+import type { IncidentSource, ThreatLevel } from '../config/schema.js';
 import { Repository, type Db } from './repository.js';
 
 export interface IncidentStatus {
@@ -23,6 +23,7 @@ export interface FeedRow {
   level: ThreatLevel | null;
   camera_id: string | null;
   data: string;
+  source: IncidentSource | null;
   at: string;
 }
 
@@ -35,11 +36,21 @@ export interface ReplayRow {
   camera_id: string | null;
   weapon_detected: number;
   behavior_summary: string | null;
+  source: IncidentSource;
   created_at: string;
 }
 
+/** A source filter as two SQL slots (`source IN (?, ?)`): none, one source, or threat_cv's two. */
+type SourcePair = [string, string];
+function pair(sources: readonly IncidentSource[]): SourcePair {
+  if (sources.length < 1 || sources.length > 2) throw new Error(`a source filter names one or two sources, not ${sources.length}`);
+  return [sources[0]!, sources[1] ?? sources[0]!];
+}
+const filterArgs = (sources?: readonly IncidentSource[]): [number, string, string] => (sources ? [1, ...pair(sources)] : [0, '', '']);
+
 export interface CameraLevelHourRow {
   camera_id: string;
+  source: IncidentSource;
   level: ThreatLevel;
   hour: number;
   n: number;
@@ -50,12 +61,23 @@ export interface CameraLevelHourRow {
 
 function prepare(db: Db) {
   return {
-    // One pass over incidents_ops_range (covering): per camera, level and local hour.
-    cameraLevelHour: db.prepare<[number, string, string], CameraLevelHourRow>(`SELECT coalesce(camera_id, '') AS camera_id, threat_level AS level,
+    // One pass over incidents_ops_range (covering, source included since migration 8): per
+    // camera, level, local hour and source. A source filter is `? = 0 OR source IN (?, ?)`.
+    cameraLevelHour: db.prepare<[number, string, string, number, string, string], CameraLevelHourRow>(`SELECT coalesce(camera_id, '') AS camera_id, threat_level AS level,
         (((CAST(substr(created_at, 12, 2) AS INTEGER) * 60 + CAST(substr(created_at, 15, 2) AS INTEGER) + CAST(? AS INTEGER)) % 1440 + 1440) % 1440) / 60 AS hour,
-        count(*) AS n, sum(threat_score) AS score_sum, max(threat_score) AS score_max, sum(weapon_detected) AS weapons
-      FROM incidents INDEXED BY incidents_ops_range WHERE created_at >= ? AND created_at < ?
-      GROUP BY 1, 2, 3`),
+        source, count(*) AS n, sum(threat_score) AS score_sum, max(threat_score) AS score_max, sum(weapon_detected) AS weapons
+      FROM incidents INDEXED BY incidents_ops_range WHERE created_at >= ? AND created_at < ? AND (? = 0 OR source IN (?, ?))
+      GROUP BY 1, 2, 3, 4`),
+    levelCountSource: db.prepare<[string, string, ThreatLevel, string, string], { n: number }>(`SELECT count(*) AS n FROM incidents INDEXED BY incidents_source_level_created
+      WHERE source IN (?, ?) AND threat_level = ? AND created_at >= ? AND created_at < ?`),
+    falseAlarmsSource: db.prepare<[string, string, string, string], { camera_id: string; label: string; n: number }>(`SELECT coalesce(l.camera_id, '') AS camera_id, l.label AS label, count(*) AS n
+      FROM labels l INDEXED BY labels_created JOIN incidents i ON i.incident_id = l.incident_id
+      WHERE l.created_at >= ? AND l.created_at < ? AND i.source IN (?, ?)
+        AND NOT EXISTS (SELECT 1 FROM labels l2 WHERE l2.incident_id = l.incident_id AND l2.id > l.id)
+      GROUP BY 1, 2`),
+    facetsSource: db.prepare<[string, string, string, string], { kind: string; value: string; n: number }>(`SELECT f.kind, f.value, count(*) AS n
+      FROM incident_facets f INDEXED BY incident_facets_created JOIN incidents i ON i.incident_id = f.incident_id
+      WHERE f.created_at >= ? AND f.created_at < ? AND i.source IN (?, ?) GROUP BY f.kind, f.value ORDER BY n DESC, f.value`),
     levelCount: db.prepare<[ThreatLevel, string, string], { n: number }>(`SELECT count(*) AS n FROM incidents INDEXED BY incidents_level_created
       WHERE threat_level = ? AND created_at >= ? AND created_at < ?`),
     // Labels given in the range; an incident's latest label counts.
@@ -66,8 +88,8 @@ function prepare(db: Db) {
       GROUP BY 1, 2`),
     facets: db.prepare<[string, string], { kind: string; value: string; n: number }>(`SELECT kind, value, count(*) AS n FROM incident_facets INDEXED BY incident_facets_created
       WHERE created_at >= ? AND created_at < ? GROUP BY kind, value ORDER BY n DESC, value`),
-    timelapse: db.prepare<[number, number, string, string], { b: number; camera_id: string; level: ThreatLevel; n: number }>(`SELECT (unixepoch(created_at) - CAST(? AS INTEGER)) / CAST(? AS INTEGER) AS b, coalesce(camera_id, '') AS camera_id, threat_level AS level, count(*) AS n
-      FROM incidents INDEXED BY incidents_ops_range WHERE created_at >= ? AND created_at < ?
+    timelapse: db.prepare<[number, number, string, string, number, string, string], { b: number; camera_id: string; level: ThreatLevel; n: number }>(`SELECT (unixepoch(created_at) - CAST(? AS INTEGER)) / CAST(? AS INTEGER) AS b, coalesce(camera_id, '') AS camera_id, threat_level AS level, count(*) AS n
+      FROM incidents INDEXED BY incidents_ops_range WHERE created_at >= ? AND created_at < ? AND (? = 0 OR source IN (?, ?))
       GROUP BY 1, 2, 3`),
     active: db.prepare<[ThreatLevel, string], { incident_id: string; camera_id: string | null; threat_level: ThreatLevel; created_at: string }>(`SELECT i.incident_id, i.camera_id, i.threat_level, i.created_at FROM incidents i INDEXED BY incidents_level_created
       WHERE i.threat_level = ? AND i.created_at >= ?
@@ -86,11 +108,11 @@ function prepare(db: Db) {
         acknowledged_by = coalesce(acknowledged_by, excluded.acknowledged_by), acknowledged_at = coalesce(acknowledged_at, excluded.acknowledged_at),
         resolved_by = excluded.resolved_by, resolved_at = excluded.resolved_at, note = coalesce(excluded.note, note),
         updated_at = excluded.updated_at`),
-    feedAfter: db.prepare<[number, number], FeedRow>('SELECT seq, kind, incident_id, level, camera_id, data, at FROM ops_feed WHERE seq > ? ORDER BY seq LIMIT ?'),
+    feedAfter: db.prepare<[number, number], FeedRow>('SELECT seq, kind, incident_id, level, camera_id, source, data, at FROM ops_feed WHERE seq > ? ORDER BY seq LIMIT ?'),
     feedBounds: db.prepare<[], { oldest: number; head: number }>('SELECT coalesce(min(seq), 0) AS oldest, coalesce(max(seq), 0) AS head FROM ops_feed'),
     feedHead: db.prepare<[], { head: number }>('SELECT coalesce(max(seq), 0) AS head FROM ops_feed'),
     feedPrune: db.prepare<[number, number]>('DELETE FROM ops_feed WHERE seq IN (SELECT seq FROM ops_feed WHERE seq <= ? ORDER BY seq LIMIT ?)'),
-    replayPage: db.prepare<[string, number, string, number], ReplayRow>(`SELECT id, incident_id, seq, threat_level, threat_score, camera_id, weapon_detected, behavior_summary, created_at
+    replayPage: db.prepare<[string, number, string, number], ReplayRow>(`SELECT id, incident_id, seq, threat_level, threat_score, camera_id, weapon_detected, behavior_summary, source, created_at
       FROM incidents INDEXED BY incidents_created
       WHERE (created_at, id) > (?, ?) AND created_at < ?
       ORDER BY created_at, id LIMIT ?`),
@@ -105,26 +127,30 @@ export class OperationsRepository extends Repository<ReturnType<typeof prepare>>
   // --- range aggregates ------------------------------------------------------------------
 
   /** Counts and score figures per camera, level and local hour (UTC shifted by `utcOffsetMin`) in [from, to). */
-  cameraLevelHour(utcOffsetMin: number, fromIso: string, toIso: string): CameraLevelHourRow[] {
-    return this.st.cameraLevelHour.all(utcOffsetMin, fromIso, toIso);
+  /** Per camera, level, source and local hour (UTC shifted by `utcOffsetMin`) in [from, to); optionally only `sources`. */
+  cameraLevelHour(utcOffsetMin: number, fromIso: string, toIso: string, sources?: readonly IncidentSource[]): CameraLevelHourRow[] {
+    return this.st.cameraLevelHour.all(utcOffsetMin, fromIso, toIso, ...filterArgs(sources));
   }
 
-  levelCount(level: ThreatLevel, fromIso: string, toIso: string): number {
+  levelCount(level: ThreatLevel, fromIso: string, toIso: string, sources?: readonly IncidentSource[]): number {
+    if (sources) return this.st.levelCountSource.get(...pair(sources), level, fromIso, toIso)!.n;
     return this.st.levelCount.get(level, fromIso, toIso)!.n;
   }
 
   /** Latest label per incident given in [from, to), counted per camera and label. */
-  latestLabels(fromIso: string, toIso: string): { camera_id: string; label: string; n: number }[] {
+  latestLabels(fromIso: string, toIso: string, sources?: readonly IncidentSource[]): { camera_id: string; label: string; n: number }[] {
+    if (sources) return this.st.falseAlarmsSource.all(fromIso, toIso, ...pair(sources));
     return this.st.falseAlarms.all(fromIso, toIso);
   }
 
-  facets(fromIso: string, toIso: string): { kind: string; value: string; n: number }[] {
+  facets(fromIso: string, toIso: string, sources?: readonly IncidentSource[]): { kind: string; value: string; n: number }[] {
+    if (sources) return this.st.facetsSource.all(fromIso, toIso, ...pair(sources));
     return this.st.facets.all(fromIso, toIso);
   }
 
   /** Counts per bucket index (of `bucketS` seconds from `fromS`), camera and level in [from, to). */
-  timelapse(fromS: number, bucketS: number, fromIso: string, toIso: string): { b: number; camera_id: string; level: ThreatLevel; n: number }[] {
-    return this.st.timelapse.all(fromS, bucketS, fromIso, toIso);
+  timelapse(fromS: number, bucketS: number, fromIso: string, toIso: string, sources?: readonly IncidentSource[]): { b: number; camera_id: string; level: ThreatLevel; n: number }[] {
+    return this.st.timelapse.all(fromS, bucketS, fromIso, toIso, ...filterArgs(sources));
   }
 
   /** Unresolved incidents of one level received since `sinceIso`, newest first (at most 1000). */

@@ -97,6 +97,10 @@ function prepare(db: Db) {
     byBit: new Map(CONSUMER_BITS.map((bit) => [bit as number, perBit(bit)])),
     lastSeq: db.prepare<[], { s: number }>("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0) AS s"),
     page: db.prepare<[number, number], OutboxEntry>(`SELECT ${ENTRY_COLUMNS} FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`),
+    // The pull with a source filter: the entries of incidents of these sources (one or two: threat_cv's).
+    pageSource: db.prepare<[number, string, string, number], OutboxEntry>(`SELECT ${ENTRY_COLUMNS.split(', ').map((c) => `o.${c}`).join(', ')}
+      FROM outbox o JOIN incidents i ON i.incident_id = o.incident_id
+      WHERE o.seq > ? AND i.source IN (?, ?) ORDER BY o.seq LIMIT ?`),
     delivered: db.prepare<[number, number]>('UPDATE outbox SET pending_mask = pending_mask & ~? WHERE seq = ?'),
     poison: db.prepare<{ bit: number; seq: number }>(
       'UPDATE outbox SET pending_mask = pending_mask & ~@bit, poison_mask = poison_mask | @bit WHERE seq = @seq',
@@ -269,7 +273,8 @@ export class OutboxRepository extends Repository<ReturnType<typeof prepare>> {
     return this.st.lastSeq.get()!.s;
   }
 
-  page(after: number, limit: number): OutboxEntry[] {
+  page(after: number, limit: number, sources?: readonly string[]): OutboxEntry[] {
+    if (sources?.length) return this.st.pageSource.all(after, sources[0]!, sources[1] ?? sources[0]!, limit);
     return this.st.page.all(after, limit);
   }
 

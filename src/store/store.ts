@@ -11,7 +11,7 @@ import { AnnotationRepository } from './annotations.js';
 import { IncidentRepository } from './incidents.js';
 import { checkDatabaseFile } from './integrity.js';
 import { LabelRepository } from './labels.js';
-import { MIGRATIONS } from './migrations.js';
+import { MIGRATIONS, type Migration } from './migrations.js';
 import { OperationsRepository } from './operations.js';
 import { OutboxRepository } from './outbox.js';
 import type { Repository } from './repository.js';
@@ -41,6 +41,32 @@ export class StoreOpenError extends Error {
     );
     this.name = 'StoreOpenError';
   }
+}
+
+/**
+ * Widens CHECK constraints in place, inside the migration's transaction: SQLite's documented
+ * writable_schema procedure (sqlite.org/lang_altertable.html, "making other kinds of table schema
+ * changes"). better-sqlite3 runs in defensive mode, which forbids writing sqlite_schema, so that
+ * is lifted for these statements only. Afterwards quick_check must pass, or the transaction rolls back.
+ */
+function widenChecks(db: Database.Database, edits: NonNullable<Migration['widenChecks']>): void {
+  const version = db.pragma('schema_version', { simple: true }) as number;
+  db.unsafeMode(true);
+  try {
+    db.pragma('writable_schema = ON');
+    for (const e of edits) {
+      const row = db.prepare("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?").get(e.table) as { sql: string } | undefined;
+      const count = row ? row.sql.split(e.from).length - 1 : 0;
+      if (count !== 1) throw new Error(`migration: ${e.table} has ${count} copies of ${e.from}, expected 1`);
+      db.prepare("UPDATE sqlite_schema SET sql = ? WHERE type = 'table' AND name = ?").run(row!.sql.replace(e.from, e.to), e.table);
+    }
+    db.pragma(`schema_version = ${version + 1}`);
+    db.pragma('writable_schema = OFF');
+  } finally {
+    db.unsafeMode(false);
+  }
+  const check = db.pragma('quick_check', { simple: true });
+  if (check !== 'ok') throw new Error(`migration: quick_check after widening a CHECK: ${String(check)}`);
 }
 
 export class Store {
@@ -145,6 +171,7 @@ export class Store {
     for (const m of [...MIGRATIONS].sort((a, b) => a.version - b.version)) {
       if (applied.has(m.version)) continue;
       db.transaction(() => {
+        if (m.widenChecks?.length) widenChecks(db, m.widenChecks);
         db.exec(m.sql);
         db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
           m.version,

@@ -34,11 +34,20 @@ export const TRIGGERS: readonly TriggerInfo[] = [
   {
     name: 'ops_feed_incident',
     on: 'incidents',
-    migration: 6,
+    // Created by migration 6; migration 8 recreated the five ops_feed triggers with the incident's source.
+    migration: 8,
     why: 'the live feed (/ws/incidents) is resumable by seq: its row must commit with the incident, in commit order',
   },
-  { name: 'ops_feed_action', on: 'actions', migration: 6, why: 'as ops_feed_incident, for every action status change' },
-  { name: 'ops_feed_label', on: 'labels', migration: 6, why: 'as ops_feed_incident, for every label' },
-  { name: 'ops_feed_status_insert', on: 'incident_status', migration: 6, why: 'as ops_feed_incident, for an acknowledgement or resolution' },
-  { name: 'ops_feed_status_update', on: 'incident_status', migration: 6, why: 'as ops_feed_status_insert, when the status changes again' },
+  { name: 'ops_feed_action', on: 'actions', migration: 8, why: 'as ops_feed_incident, for every action status change' },
+  { name: 'ops_feed_label', on: 'labels', migration: 8, why: 'as ops_feed_incident, for every label' },
+  { name: 'ops_feed_status_insert', on: 'incident_status', migration: 8, why: 'as ops_feed_incident, for an acknowledgement or resolution' },
+  { name: 'ops_feed_status_update', on: 'incident_status', migration: 8, why: 'as ops_feed_status_insert, when the status changes again' },
+  {
+    name: 'incident_source_counts_insert',
+    on: 'incidents',
+    migration: 8,
+    why: 'incident_source_counts (GET /statistics?source=, per_source) must match incidents exactly, as incident_counts does',
+  },
+  { name: 'incident_source_counts_delete', on: 'incidents', migration: 8, why: 'as incident_source_counts_insert: retention deletes move the counters with them' },
+  { name: 'incident_source_counts_update', on: 'incidents', migration: 8, why: 'as incident_source_counts_insert: a changed level, camera, weapon flag or source moves the counters' },
 ];

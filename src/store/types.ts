@@ -1,4 +1,4 @@
-import type { ThreatLevel } from '../config/schema.js';
+import type { IncidentSource, ThreatLevel } from '../config/schema.js';
 
 /** An action row as the API shows it. */
 export interface PlannedAction {
@@ -46,7 +46,12 @@ export interface StoredIncident {
   is_critical: boolean;
   full_telemetry: Record<string, unknown> | null;
   camera_id: string | null;
-  source: 'mqtt' | 'http';
+  /** mqtt / http: a threat_cv report over that transport; frigate, onvif: those report sources. */
+  source: IncidentSource;
+  /** The source's own id (Frigate review id, ONVIF camera id); null for threat_cv. */
+  source_key: string | null;
+  /** The source's ids and links (JSON object), null for threat_cv. */
+  source_ref: Record<string, unknown> | null;
   status: string;
   action_taken: string | null;
   response_time_ms: number | null;
@@ -97,6 +102,7 @@ export interface IncidentSummary {
   camera_id: string | null;
   weapon_detected: boolean;
   action_taken: string | null;
+  source: IncidentSource;
   created_at: string;
 }
 
@@ -117,7 +123,10 @@ export interface IncidentDraft {
   fullTelemetry: Record<string, unknown> | null;
   extraFields: Record<string, unknown> | null;
   cameraId: string | null;
-  source: 'mqtt' | 'http';
+  source: IncidentSource;
+  /** The source's own id and its ids and links (absent: a threat_cv report). */
+  sourceKey?: string | null;
+  sourceRef?: Record<string, unknown> | null;
   contentHash: string;
   receivedAtMs: number;
   actionTaken: string;
@@ -132,6 +141,8 @@ export type CommitResult =
 export interface IncidentFilter {
   threat_level?: ThreatLevel | undefined;
   camera_id?: string | undefined;
+  /** Any of these sources. */
+  source?: readonly IncidentSource[] | undefined;
   since?: string | undefined;
   until?: string | undefined;
   limit: number;
@@ -149,5 +160,6 @@ export interface Statistics extends LevelCounts {
   weapons_detected: number;
   critical_incidents: number;
   per_camera: Record<string, LevelCounts & { total_incidents: number; weapons_detected: number }>;
+  per_source: Record<string, LevelCounts & { total_incidents: number; weapons_detected: number }>;
   last_24h: LevelCounts & { total_incidents: number; since: string };
 }

@@ -103,7 +103,10 @@ export class DocumentBuilder {
       status: i.status,
       action_taken: i.action_taken,
       response_time_ms: i.response_time_ms,
+      // mqtt / http: threat_cv over that transport; frigate, onvif: those sources, with their own ids.
       source: i.source,
+      source_key: i.source_key,
+      source_ref: i.source_ref,
       gateway_seq: i.seq,
       created_at: i.created_at,
       updated_at: i.updated_at,

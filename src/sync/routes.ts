@@ -4,6 +4,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { ERRORS, GatewayError } from '../errors.js';
+import { parseSourceFilter } from '../validate/source-filter.js';
 import { MAX_PULL_LIMIT, type SyncService } from './service.js';
 
 // `config.role` is declared (and enforced for every route) in src/security/http.ts.
@@ -23,7 +24,7 @@ export const syncRoutes =
   (sync: SyncService): FastifyPluginAsync =>
   async (app) => {
 
-    app.get<{ Querystring: { after?: string; limit?: string } }>(
+    app.get<{ Querystring: { after?: string; limit?: string; source?: string } }>(
       '/sync/incidents',
       {
         config: { role: 'sync' },
@@ -31,8 +32,10 @@ export const syncRoutes =
           summary: 'Pull outbox entries after a cursor, each as the full incident (bearer token with the sync role)',
           description:
             'Entries in seq order; each carries sync.idempotency_key (site_id:incident_id:kind:version) for dedupe. ' +
-            `limit is 1..${MAX_PULL_LIMIT} (default 100). Use next_after as the next cursor while more is true, then POST /sync/ack.`,
-          querystring: Type.Object({ after: Type.Optional(Type.String()), limit: Type.Optional(Type.String()) }),
+            `limit is 1..${MAX_PULL_LIMIT} (default 100). Use next_after as the next cursor while more is true, then POST /sync/ack. ` +
+            'source (threat_cv, mqtt, http, frigate, onvif) returns only the entries of incidents of that source; the others are skipped ' +
+            'over, and the ack acknowledges them too.',
+          querystring: Type.Object({ after: Type.Optional(Type.String()), limit: Type.Optional(Type.String()), source: Type.Optional(Type.String()) }),
         },
         // Our own parsing gives BAD_CURSOR with the field named.
         validatorCompiler: () => () => true,
@@ -43,7 +46,7 @@ export const syncRoutes =
         if (limit < 1 || limit > MAX_PULL_LIMIT) {
           throw new GatewayError(ERRORS.BAD_REQUEST, [{ path: 'limit', message: `must be between 1 and ${MAX_PULL_LIMIT}` }]);
         }
-        return sync.pull(after, limit);
+        return sync.pull(after, limit, parseSourceFilter(request.query.source));
       },
     );
 

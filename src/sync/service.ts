@@ -222,13 +222,17 @@ export class SyncService {
   // --- pull API --------------------------------------------------------------------------
 
   /** One page of outbox entries after `after`, each as the full incident document. */
-  pull(after: number, limit: number): { incidents: IncidentDocument[]; next_after: number; more: boolean } {
+  /**
+   * A page of entries after `after`. With `sources`, only entries of incidents of those sources
+   * (the others are skipped over, and an ack up to next_after acknowledges them too).
+   */
+  pull(after: number, limit: number, sources?: readonly string[]): { incidents: IncidentDocument[]; next_after: number; more: boolean } {
     const q = this.q;
     const last = q.lastSeq();
     if (after > last) {
       throw new GatewayError(ERRORS.BAD_CURSOR, [{ path: 'after', message: `is ahead of the newest entry (${last})` }]);
     }
-    const entries = q.page(after, limit + 1);
+    const entries = q.page(after, limit + 1, sources);
     const more = entries.length > limit;
     const page = more ? entries.slice(0, limit) : entries;
     const cache = new Map<string, Record<string, unknown> | null>();

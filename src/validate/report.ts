@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { Type, type Static } from '@sinclair/typebox';
 import secureJson from 'secure-json-parse';
-import { ID_PATTERN, LEVELS, type GatewayConfig, type ThreatLevel } from '../config/schema.js';
+import { ID_PATTERN, LEVELS, type GatewayConfig, type IncidentSource, type ThreatLevel } from '../config/schema.js';
 import { ERRORS, GatewayError, type ErrorDetail } from '../errors.js';
 
 /** ISO 8601 date-time as threat_cv writes it: an offset is optional, fractions up to nanoseconds. */
@@ -47,7 +47,10 @@ export type ThreatReport = Static<ReturnType<typeof reportSchema>>;
 export interface ValidReport {
   report: ThreatReport;
   cameraId: string | null;
-  source: 'mqtt' | 'http';
+  source: IncidentSource;
+  /** The source's own id and its ids and links (Frigate, ONVIF); null for threat_cv reports. */
+  sourceKey?: string | null;
+  sourceRef?: Record<string, unknown> | null;
   /** SHA-256 of the canonical report JSON: equal content gives equal hashes. */
   contentHash: string;
   receivedAt: number;
@@ -152,7 +155,12 @@ export class ReportValidator {
   }
 
   /** Validates an already-parsed body (HTTP). */
-  validate(body: unknown, source: ValidReport['source'], topicCameraId: string | null): ValidReport {
+  validate(
+    body: unknown,
+    source: ValidReport['source'],
+    topicCameraId: string | null,
+    provenance: { key: string; ref: Record<string, unknown> } | null = null,
+  ): ValidReport {
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
       throw new GatewayError(ERRORS.INVALID_REPORT, [{ path: '(body)', message: 'must be a JSON object' }]);
     }
@@ -181,6 +189,8 @@ export class ReportValidator {
       report: normalized,
       cameraId,
       source,
+      sourceKey: provenance?.key ?? null,
+      sourceRef: provenance?.ref ?? null,
       contentHash: createHash('sha256').update(canonicalJson(normalized)).digest('hex'),
       receivedAt: Date.now(),
     };
