@@ -20,6 +20,8 @@ interface Client {
   behindSince: number | null;
   skipped: number;
   sent: number;
+  /** Route messages among them (heartbeats and notices aside). */
+  routes: number;
 }
 
 export interface NavigationHubStats {
@@ -63,14 +65,14 @@ export class NavigationHub {
     this.stats.clients = 0;
   }
 
-  /** Messages sent to each client so far, by origin (tests read the server side). */
+  /** Route messages sent to each client so far, by origin (tests read the server side). */
   sentTo(from: string): number[] {
-    return [...this.clients].filter((c) => c.from === from).map((c) => c.sent);
+    return [...this.clients].filter((c) => c.from === from).map((c) => c.routes);
   }
 
   /** A new /ws/navigation client; `from` is the ?from= origin (null: none yet). */
   attach(socket: WebSocket, from: string | null): void {
-    const c: Client = { socket, from: null, alive: true, behindSince: null, skipped: 0, sent: 0 };
+    const c: Client = { socket, from: null, alive: true, behindSince: null, skipped: 0, sent: 0, routes: 0 };
     this.clients.add(c);
     this.stats.clients = this.clients.size;
     socket.on('pong', () => {
@@ -116,7 +118,7 @@ export class NavigationHub {
     c.from = from;
     // The current route goes even to a client behind: it replaces whatever it was owed.
     if (c.behindSince !== null) this.caughtUp(c);
-    this.send(c, text);
+    this.sendRoute(c, text);
   }
 
   /** An error is a message; the socket stays open (but for NO_SITE_MAP, which no message can fix). */
@@ -129,6 +131,12 @@ export class NavigationHub {
     c.socket.send(text);
     c.sent++;
     this.stats.sent++;
+  }
+
+  private sendRoute(c: Client, text: string): void {
+    if (c.socket.readyState !== OPEN) return;
+    this.send(c, text);
+    c.routes++;
   }
 
   private broadcast(update: RouteUpdate, text: string): void {
@@ -144,7 +152,7 @@ export class NavigationHub {
         this.stats.skipped++;
         continue;
       }
-      this.send(c, text);
+      this.sendRoute(c, text);
     }
   }
 
@@ -162,7 +170,7 @@ export class NavigationHub {
       if (c.socket.bufferedAmount < this.highWater / 2) {
         const latest = c.from ? this.navigator.latest(c.from) : null;
         this.caughtUp(c);
-        if (latest) this.send(c, latest.text);
+        if (latest) this.sendRoute(c, latest.text);
       } else if (now - c.behindSince > this.config.ws_stall_timeout_s * 1000) {
         this.stats.dropped_slow++;
         this.log.warn({ from: c.from }, 'navigation client stalled; disconnected (it gets the current route when it reconnects)');
