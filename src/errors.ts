@@ -48,6 +48,9 @@ export const ERRORS = {
   UNKNOWN_ZONE: define('UNKNOWN_ZONE', 404, 'No zone with this id on the site map'),
   NO_SITE_MAP: define('NO_SITE_MAP', 404, 'No site map is configured (site.map.exits and site.map.links)'),
   INVALID_STATUS: define('INVALID_STATUS', 422, 'The status change is invalid'),
+  // Identity and integrity (issue 21).
+  CAMERA_NOT_ALLOWED: define('CAMERA_NOT_ALLOWED', 403, 'This credential may not report for this camera'),
+  DUPLICATE_KEY: define('DUPLICATE_KEY', 400, 'The JSON body repeats a key'),
 } as const;
 
 export class GatewayError extends Error {
