@@ -9,6 +9,7 @@ import type { Logger } from '../logger.js';
 import { ActionRepository } from './actions.js';
 import { AnnotationRepository } from './annotations.js';
 import { IncidentRepository } from './incidents.js';
+import { HighWaterRepository } from './high-water.js';
 import { checkDatabaseFile } from './integrity.js';
 import { LabelRepository } from './labels.js';
 import { MIGRATIONS } from './migrations.js';
@@ -65,6 +66,10 @@ export class Store {
   readonly operations = new OperationsRepository();
   /** Retention's reads and deletes. */
   readonly retention = new RetentionRepository(this.syncState);
+  /** Sequence counters vs the high-water mark, missing-commit events, the write probe (src/integrity/). */
+  readonly highWater = new HighWaterRepository(this.incidents);
+  /** The outcome of the latest write (a report commit, a store.transaction, a probe): /health's db reads it. */
+  readonly writes: { okAt: number; failedAt: number; error: string | null } = { okAt: 0, failedAt: 0, error: null };
 
   private readonly repositories: readonly Repository<unknown>[] = [
     this.syncState,
@@ -76,6 +81,7 @@ export class Store {
     this.annotations,
     this.operations,
     this.retention,
+    this.highWater,
   ];
 
   constructor(
@@ -133,7 +139,32 @@ export class Store {
    */
   transaction<T>(fn: () => T): T {
     if (!this.db) throw new Error('store is not started');
-    return this.db.transaction(fn)();
+    const outermost = !this.db.inTransaction;
+    return outermost ? this.tracked(() => this.db!.transaction(fn)()) : this.db.transaction(fn)();
+  }
+
+  /** Runs a write and records its outcome, so a failing disk shows in /health at once. */
+  private tracked<T>(write: () => T): T {
+    try {
+      const result = write();
+      this.writes.okAt = Date.now();
+      return result;
+    } catch (err) {
+      this.writes.failedAt = Date.now();
+      this.writes.error = (err as { code?: string }).code ?? (err as Error).message;
+      throw err;
+    }
+  }
+
+  /** A small write transaction, for /health when no commit happened for a while; false when it failed. */
+  probeWrite(): boolean {
+    if (!this.db) return false;
+    try {
+      this.tracked(() => this.highWater.probe());
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   private migrate(db: Database.Database): void {
@@ -160,7 +191,7 @@ export class Store {
 
   /** See IncidentRepository.commitBatch: one transaction, one result per draft. */
   commitBatch(drafts: IncidentDraft[]): CommitResult[] {
-    return this.incidents.commitBatch(drafts);
+    return this.tracked(() => this.incidents.commitBatch(drafts));
   }
 
   getIncident(incidentId: string): StoredIncident | null {
