@@ -4,7 +4,6 @@
 // publishing, and able to reconnect. The gateway's own MQTT session reconnects if closed.
 import bcrypt from 'bcryptjs';
 import mqtt from 'mqtt';
-import type { Aedes } from 'aedes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReportedLevelScorer } from '../src/scoring/scorer.js';
 import { GATEWAY_CLIENT_PREFIX } from '../src/security/mqtt.js';
@@ -115,7 +114,8 @@ describe('a wrong-password flood on the gateway', () => {
 
   it("reconnects the gateway's own session when it is closed, re-asserts online, and says so in the log and /health", async () => {
     const broker = gw.gateway.get('broker')!;
-    const aedes = (broker as unknown as { aedes: Aedes }).aedes;
+    // aedes keeps its clients by id (not in its typings).
+    const aedes = (broker as unknown as { aedes: { clients: Record<string, { id: string; close(): void }> } }).aedes;
     const own = Object.values(aedes.clients).find((c) => c.id.startsWith(GATEWAY_CLIENT_PREFIX))!;
     expect(own.id).toMatch(/^safesphere-gateway-[0-9a-f]{24}$/);
     const watcher = await connectMqtt(gw.mqttUrl, { username: 'ops', password: 'ops-pw' });

@@ -68,8 +68,12 @@ export class Store {
   readonly retention = new RetentionRepository(this.syncState);
   /** Sequence counters vs the high-water mark, missing-commit events, the write probe (src/integrity/). */
   readonly highWater = new HighWaterRepository(this.incidents);
-  /** The outcome of the latest write (a report commit, a store.transaction, a probe): /health's db reads it. */
-  readonly writes: { okAt: number; failedAt: number; error: string | null } = { okAt: 0, failedAt: 0, error: null };
+  /**
+   * The latest outcomes of writes, for /health's db: commits (report batches, store.transaction)
+   * and the probe apart, since a one-page probe may still fit where a report no longer does:
+   * only a commit that succeeds clears a failed commit.
+   */
+  readonly writes = { okAt: 0, failedAt: 0, probeOkAt: 0, probeFailedAt: 0, error: null as string | null };
 
   private readonly repositories: readonly Repository<unknown>[] = [
     this.syncState,
@@ -140,17 +144,19 @@ export class Store {
   transaction<T>(fn: () => T): T {
     if (!this.db) throw new Error('store is not started');
     const outermost = !this.db.inTransaction;
-    return outermost ? this.tracked(() => this.db!.transaction(fn)()) : this.db.transaction(fn)();
+    return outermost ? this.tracked(() => this.db!.transaction(fn)(), false) : this.db.transaction(fn)();
   }
 
   /** Runs a write and records its outcome, so a failing disk shows in /health at once. */
-  private tracked<T>(write: () => T): T {
+  private tracked<T>(write: () => T, probe: boolean): T {
     try {
       const result = write();
-      this.writes.okAt = Date.now();
+      if (probe) this.writes.probeOkAt = Date.now();
+      else this.writes.okAt = Date.now();
       return result;
     } catch (err) {
-      this.writes.failedAt = Date.now();
+      if (probe) this.writes.probeFailedAt = Date.now();
+      else this.writes.failedAt = Date.now();
       this.writes.error = (err as { code?: string }).code ?? (err as Error).message;
       throw err;
     }
@@ -160,7 +166,7 @@ export class Store {
   probeWrite(): boolean {
     if (!this.db) return false;
     try {
-      this.tracked(() => this.highWater.probe());
+      this.tracked(() => this.highWater.probe(), true);
       return true;
     } catch {
       return false;
@@ -191,7 +197,7 @@ export class Store {
 
   /** See IncidentRepository.commitBatch: one transaction, one result per draft. */
   commitBatch(drafts: IncidentDraft[]): CommitResult[] {
-    return this.tracked(() => this.incidents.commitBatch(drafts));
+    return this.tracked(() => this.incidents.commitBatch(drafts), false);
   }
 
   getIncident(incidentId: string): StoredIncident | null {
