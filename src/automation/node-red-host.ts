@@ -130,7 +130,7 @@ export class NodeRedHost {
         auth_delay_base_ms: 500,
         auth_delay_max_ms: 30000,
         auth_failure_window_s: 900,
-        auth_max_concurrent: 2,
+        auth_max_concurrent: 1,
         auth_max_queued: 64,
         auth_max_pending_per_address: 8,
       },

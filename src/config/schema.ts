@@ -266,8 +266,8 @@ export const ConfigSchema = Type.Object(
         auth_max_concurrent: Type.Integer({
           minimum: 1,
           maximum: 64,
-          default: 2,
-          description: 'Password checks (bcrypt, off the event loop) running at once; more wait in a queue.',
+          default: 1,
+          description: 'Password checks (bcrypt, off the event loop) running at once; more wait in a queue. 1 leaves the other cores to the cameras.',
         }),
         auth_max_queued: Type.Integer({
           minimum: 0,
