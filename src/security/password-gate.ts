@@ -5,9 +5,10 @@
 //     at once, unchecked;
 //   - wrong passwords are counted per client address and per username; past
 //     `auth_free_failures`, each further check from that address (or for that username) waits
-//     a delay that doubles per failure up to `auth_delay_max_ms`. The wait delays, it never
-//     refuses: the right password still gets in, later (so nobody can lock a camera or the
-//     installer out by failing on purpose);
+//     a delay that doubles per failure up to `auth_delay_max_ms`, counted from the last one.
+//     MQTT holds the CONNACK for the wait, so the right password still gets in, later (nobody
+//     can lock a camera out by failing on its username); the editor answers 429 instead, per
+//     address only (so nobody can lock the installer out from another address);
 //   - one address may have at most `auth_max_pending_per_address` logins waiting, so delayed
 //     connections cannot fill the connection cap.
 import { verify } from '@node-rs/bcrypt';
