@@ -55,6 +55,9 @@ export const ERRORS = {
   ONVIF_AUTH_FAILED: define('ONVIF_AUTH_FAILED', 401, 'The camera refused the ONVIF credentials'),
   ONVIF_UNREACHABLE: define('ONVIF_UNREACHABLE', 503, 'The camera does not answer ONVIF requests'),
   BAD_SOURCE_FILTER: define('BAD_SOURCE_FILTER', 400, 'Unknown source: use threat_cv, mqtt, http, frigate or onvif'),
+  // Identity and integrity (issue 21).
+  CAMERA_NOT_ALLOWED: define('CAMERA_NOT_ALLOWED', 403, 'This credential may not report for this camera'),
+  DUPLICATE_KEY: define('DUPLICATE_KEY', 400, 'The JSON body repeats a key'),
 } as const;
 
 export class GatewayError extends Error {

@@ -9,6 +9,7 @@ import * as evidence from './evidence/module.js';
 import * as frigate from './frigate/module.js';
 import { EventBus } from './events/bus.js';
 import { HealthRegistry } from './health.js';
+import * as integrity from './integrity/module.js';
 import * as incidents from './incidents/module.js';
 import type { Logger } from './logger.js';
 import * as metrics from './metrics/module.js';
@@ -41,6 +42,7 @@ export interface GatewayOptions {
 /** Dependency order: a module may use what the modules before it provide. */
 const modules = (options: GatewayOptions): ModuleFactory[] => [
   storeModule.create, // its check comes first: no token file is generated next to a damaged database
+  integrity.create, // the commit mark vs the database, before anything can commit
   security.create, // tokens and certificates: a bad file stops the start before anything listens
   sync.create, // needs the open store (the outbox); ready before any report can commit
   metrics.create, // observes the pipeline, so built before it

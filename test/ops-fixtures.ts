@@ -37,7 +37,7 @@ export const SITE = {
   },
   dashboard: { operator_token: OPERATOR_TOKEN },
   // Tests come from loopback: make it need a token like any other client.
-  auth: { trust_loopback: false, tokens: [{ name: 'test-camera', role: 'camera', sha256: sha256(CAMERA_TOKEN) }] },
+  auth: { trust_loopback: false, tokens: [{ name: 'test-camera', role: 'camera', sha256: sha256(CAMERA_TOKEN), cameras: ['*'] }] },
 };
 
 export const auth = (token = OPERATOR_TOKEN) => ({ authorization: `Bearer ${token}` });

@@ -43,7 +43,7 @@ describe('report provenance', () => {
       { incident_id: id, timestamp: new Date().toISOString(), threat_level: level, threat_score: 0.5, camera_id: camera },
       source,
       camera,
-      { key: `${source}-key`, ref: { note: `from ${source}` } },
+      { provenance: { key: `${source}-key`, ref: { note: `from ${source}` } } },
     );
     return gw.gateway.get('pipeline')!.submit(valid);
   };

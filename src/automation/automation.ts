@@ -65,6 +65,7 @@ export class Automation {
       log.child({ subsystem: 'node-red' }),
       (running) => tracker.setFlowsRunning(running),
       options.editorServer,
+      config.limits,
     );
     // Listen from construction: reports can arrive while Node-RED boots, and their
     // actions must wait as pending rather than be missed. (Subscribing is not I/O.)

@@ -38,9 +38,9 @@ export function create(ctx: ModuleContext): Module {
       // The editor over HTTPS, reloaded with the other TLS listeners.
       ...(config.tls.nodered
         ? {
-            editorServer: (app) => {
+            editorServer: (app, which) => {
               const server = createHttpsServer({ ...tls.credentials(), headersTimeout: config.limits.http_headers_timeout_ms }, app);
-              tls.register('nodered', server);
+              tls.register(which === 'host' ? 'nodered' : 'nodered-lan', server);
               return server;
             },
           }
@@ -56,6 +56,7 @@ export function create(ctx: ModuleContext): Module {
     banner: (at) => [
       `Node-RED editor : http://${at.host(config.nodered.host)}:${automation.nodeRed.port}/   ` +
         `(login in ${automation.nodeRed.paths.passwordFile} unless nodered.admin_users is set)`,
+      ...(config.nodered.lan_host ? [`                  also http://${config.nodered.lan_host}:${automation.nodeRed.lanPort}/ (nodered.lan_host)`] : []),
     ],
   };
 }

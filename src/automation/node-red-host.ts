@@ -7,10 +7,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import bcrypt from 'bcryptjs';
+import { hashSync } from '@node-rs/bcrypt';
 import express from 'express';
 import type { GatewayConfig } from '../config/schema.js';
 import type { Logger } from '../logger.js';
+import { PasswordGate } from '../security/password-gate.js';
 import type { AutomationBridge } from './types.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -99,6 +100,12 @@ interface NodeRedModule {
 
 export class NodeRedHost {
   private server: Server | null = null;
+  /** The second listener on nodered.lan_host, if set. */
+  private lanServer: Server | null = null;
+  private users: { username: string; password: string; permissions: string }[] = [];
+  /** In front of Node-RED's own login, which counts per username and so lets anyone lock the installer out. */
+  readonly loginGate: PasswordGate;
+  readonly loginCounters = { refused_wrong: 0, refused_throttled: 0, passed: 0 };
   private red: NodeRedModule | null = null;
   private running = false;
   private flowListeners: { stopping: () => void; started: () => void } | null = null;
@@ -112,10 +119,57 @@ export class NodeRedHost {
     private readonly log: Logger,
     /** Told when flows stop for a deploy (false) and when they run again (true). */
     private readonly onFlowsRunning: (running: boolean) => void = () => {},
-    /** Builds the editor's server: an HTTPS one when tls.nodered is on (src/automation/module.ts). */
-    private readonly serverFactory: (app: ReturnType<typeof express>) => Server = (app) => createServer(app),
+    /** Builds the editor's server(s): HTTPS ones when tls.nodered is on (src/automation/module.ts). */
+    private readonly serverFactory: (app: ReturnType<typeof express>, which: 'host' | 'lan_host') => Server = (app) => createServer(app),
+    limits?: GatewayConfig['limits'],
   ) {
     this.paths = nodeRedPaths(dataDir);
+    this.loginGate = new PasswordGate(
+      limits ?? {
+        auth_free_failures: 3,
+        auth_delay_base_ms: 500,
+        auth_delay_max_ms: 30000,
+        auth_failure_window_s: 900,
+        auth_max_concurrent: 1,
+        auth_max_queued: 64,
+        auth_max_pending_per_address: 8,
+      },
+      false,
+    );
+  }
+
+  get lanPort(): number {
+    return (this.lanServer?.address() as AddressInfo | null)?.port ?? 0;
+  }
+
+  /**
+   * POST /auth/token with a password: checked here first, per client address (off the event
+   * loop, throttled with growing delays). Only a right password reaches Node-RED, so its
+   * per-username counter (a lock-out for everyone after five failures from anyone) never trips.
+   */
+  private async checkLogin(req: express.Request, res: express.Response, next: express.NextFunction): Promise<void> {
+    const body = (req.body ?? {}) as { grant_type?: unknown; username?: unknown; password?: unknown };
+    if (body.grant_type !== 'password') return next();
+    const username = typeof body.username === 'string' ? body.username : '';
+    const password = typeof body.password === 'string' ? body.password : '';
+    const address = req.socket.remoteAddress ?? '';
+    const user = this.users.find((u) => u.username === username);
+    const outcome = await this.loginGate.check(address, username, password, user?.password ?? null, false);
+    if (outcome.kind === 'ok') {
+      this.loginCounters.passed++;
+      return next();
+    }
+    if (outcome.kind === 'throttled' || outcome.kind === 'busy') {
+      this.loginCounters.refused_throttled++;
+      const retry = outcome.kind === 'throttled' ? Math.max(1, Math.ceil(outcome.retryMs / 1000)) : 1;
+      this.log.warn({ remote: address, username, retry_after_s: retry }, 'node-red editor login refused: too many wrong passwords from this address');
+      res.status(429).set('retry-after', String(retry)).json({ error: 'too_many_attempts', error_description: `Too many failed logins from this address; retry in ${retry} s` });
+      return;
+    }
+    this.loginCounters.refused_wrong++;
+    this.log.info({ remote: address, username }, 'node-red editor login failed');
+    // What Node-RED itself answers for a wrong password (oauth2orize's invalid_grant).
+    res.status(403).json({ error: 'invalid_grant', error_description: 'Invalid resource owner credentials' });
   }
 
   get port(): number {
@@ -145,8 +199,12 @@ export class NodeRedHost {
     red.events.on('flows:stopping', this.flowListeners.stopping);
     red.events.on('flows:started', this.flowListeners.started);
     const app = express();
-    const server = this.serverFactory(app);
+    const server = this.serverFactory(app, 'host');
     red.init(server, this.settings());
+    // Parsed here with the body parser Node-RED uses (it skips a body already parsed).
+    app.post('/auth/token', express.json({ limit: '16kb' }), express.urlencoded({ extended: false, limit: '16kb' }), (req, res, next) => {
+      this.checkLogin(req, res, next).catch(next);
+    });
     app.use('/', red.httpAdmin);
     app.use('/api', red.httpNode);
     await new Promise<void>((resolveListen, reject) => {
@@ -157,6 +215,20 @@ export class NodeRedHost {
       });
     });
     this.server = server;
+    if (this.config.lan_host) {
+      // The same editor on the LAN address the installer named; its WebSocket upgrades go to
+      // the server Node-RED's comms listen on.
+      const lan = this.serverFactory(app, 'lan_host');
+      lan.on('upgrade', (request, socket, head) => server.emit('upgrade', request, socket, head));
+      await new Promise<void>((resolveListen, reject) => {
+        lan.once('error', reject);
+        lan.listen(this.config.port === 0 ? 0 : this.port, this.config.lan_host, () => {
+          lan.off('error', reject);
+          resolveListen();
+        });
+      });
+      this.lanServer = lan;
+    }
     this.red = red;
     let timer: NodeJS.Timeout | undefined;
     let onStarted: () => void = () => {};
@@ -177,7 +249,10 @@ export class NodeRedHost {
       red.events.off('flows:started', onStarted);
     }
     this.running = true;
-    this.log.info({ port: this.port, userDir: this.paths.userDir }, 'node-red editor listening');
+    this.log.info(
+      { host: this.config.host, port: this.port, lan_host: this.config.lan_host || null, lan_port: this.lanPort || null, userDir: this.paths.userDir },
+      'node-red editor listening',
+    );
   }
 
   async stop(): Promise<void> {
@@ -194,10 +269,12 @@ export class NodeRedHost {
       }
     }
     this.flowListeners = null;
-    if (server) {
-      server.closeAllConnections();
-      await new Promise<void>((done) => server.close(() => done()));
+    for (const s of [server, this.lanServer]) {
+      if (!s) continue;
+      s.closeAllConnections();
+      await new Promise<void>((done) => s.close(() => done()));
     }
+    this.lanServer = null;
   }
 
   private adminUsers(): { username: string; password: string; permissions: string }[] {
@@ -220,7 +297,7 @@ export class NodeRedHost {
         'no nodered.admin_users configured: generated an editor login for "admin"; the password is in this file',
       );
     }
-    return [{ username: 'admin', password: bcrypt.hashSync(password, 10), permissions: '*' }];
+    return [{ username: 'admin', password: hashSync(password, 10), permissions: '*' }];
   }
 
   private credentialSecret(): string {
@@ -242,7 +319,7 @@ export class NodeRedHost {
       httpAdminRoot: '/',
       httpNodeRoot: '/api',
       nodesDir: [SAFESPHERE_NODES_DIR],
-      adminAuth: { type: 'credentials', users: this.adminUsers() },
+      adminAuth: { type: 'credentials', users: (this.users = this.adminUsers()) },
       // The typed interface the SafeSphere nodes use (RED.settings.safesphere).
       safesphere: this.bridge,
       functionExternalModules: false,

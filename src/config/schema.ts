@@ -29,6 +29,8 @@ export const SOURCE_FILTERS: Readonly<Record<string, readonly IncidentSource[]>>
 
 /** Ids that may become MQTT topic levels, file names and SQL values: no slashes, no wildcards. */
 export const ID_PATTERN = '^[A-Za-z0-9_.:-]+$';
+/** A camera id, or "*" for any camera (a credential's camera scope). */
+export const CAMERA_SCOPE_PATTERN = '^(\\*|[A-Za-z0-9_.:-]+)$';
 
 const obj = <T extends Record<string, TSchema>>(properties: T, description: string) =>
   Type.Object(properties, { description, default: {}, additionalProperties: false });
@@ -126,6 +128,13 @@ export const ConfigSchema = Type.Object(
                   'signage: subscribe only to safesphere/routes/# and safesphere/gateway/status, publish nothing.',
               }),
               id: Type.String({ pattern: '^[A-Za-z0-9_.:-]*$', maxLength: 64, default: '', description: 'Camera or device id. Empty: the username.' }),
+              cameras: Type.Array(Type.String({ pattern: ID_PATTERN, minLength: 1, maxLength: 64 }), {
+                default: [],
+                maxItems: 1024,
+                description:
+                  'camera role: every camera id this account publishes as (each its own safesphere/cameras/<id>/# topics), for a ' +
+                  'device that relays several cameras. Empty: the one camera id (id, else the username).',
+              }),
             },
             { additionalProperties: false },
           ),
@@ -165,6 +174,13 @@ export const ConfigSchema = Type.Object(
                   'signage: read safe routes only (GET /api/routes, WS /ws/navigation), for displays.',
               }),
               sha256: Type.String({ pattern: '^[0-9a-f]{64}$', description: 'SHA-256 (hex) of the token (safesphere-edge --create-token <role>).' }),
+              cameras: Type.Array(Type.String({ pattern: CAMERA_SCOPE_PATTERN, minLength: 1, maxLength: 64 }), {
+                default: [],
+                maxItems: 1024,
+                description:
+                  'camera role: the camera ids this token reports as; a report naming another camera_id gets 403, one without a camera_id ' +
+                  'gets the token\'s camera (when it has one). "*": any camera (a relay; logged as a warning). Empty: the token\'s name is its camera id.',
+              }),
             },
             { additionalProperties: false },
           ),
@@ -180,10 +196,29 @@ export const ConfigSchema = Type.Object(
           default: true,
           description: 'Clients on loopback may report (camera role) and read, label and acknowledge (operator role) without a token.',
         }),
-        camera_networks: Type.Array(Type.String({ maxLength: 64 }), {
-          default: [],
-          description: 'CIDRs (e.g. 10.20.0.0/24) whose clients may report (camera role) without a token, e.g. an isolated camera VLAN.',
-        }),
+        camera_networks: Type.Array(
+          Type.Union([
+            Type.String({ maxLength: 64 }),
+            Type.Object(
+              {
+                network: Type.String({ minLength: 1, maxLength: 64, description: 'CIDR or address, e.g. 10.20.0.11/32 or 10.20.0.0/24.' }),
+                cameras: Type.Array(Type.String({ pattern: CAMERA_SCOPE_PATTERN, minLength: 1, maxLength: 64 }), {
+                  minItems: 1,
+                  maxItems: 1024,
+                  description: 'Camera ids a client in this network may report as; "*": any. One id: reports without a camera_id get it.',
+                }),
+              },
+              { additionalProperties: false },
+            ),
+          ]),
+          {
+            default: [],
+            description:
+              'Networks whose clients may report (camera role) without a token, each with the cameras it may report as: ' +
+              '{ network: 10.20.0.11/32, cameras: [cam-1] } (an unchanged threat_cv engine that sends no camera_id gets cam-1). ' +
+              'A bare CIDR string trusts the network for any camera id (logged as a warning).',
+          },
+        ),
       },
       'HTTP authentication: bearer tokens with roles, and the networks trusted without one.',
     ),
@@ -227,6 +262,43 @@ export const ConfigSchema = Type.Object(
         }),
         mqtt_burst: Type.Integer({ minimum: 1, maximum: 1000000, default: 100, description: 'MQTT publishes a client may send at once above the rate.' }),
         mqtt_max_connections: Type.Integer({ minimum: 1, maximum: 1000000, default: 2048, description: 'Most open MQTT connections (all listeners); more are refused.' }),
+        auth_free_failures: Type.Integer({
+          minimum: 0,
+          maximum: 1000,
+          default: 3,
+          description: 'Wrong passwords (MQTT, the Node-RED editor) a client address or a username may make before each further check is delayed.',
+        }),
+        auth_delay_base_ms: Type.Integer({
+          minimum: 0,
+          maximum: 600000,
+          default: 500,
+          description: 'First delay after the free failures; doubled with each further failure, up to auth_delay_max_ms.',
+        }),
+        auth_delay_max_ms: Type.Integer({ minimum: 0, maximum: 3600000, default: 30000, description: 'Longest delay before a password check.' }),
+        auth_failure_window_s: Type.Integer({
+          minimum: 1,
+          maximum: 86400,
+          default: 900,
+          description: 'A client address or username with no wrong password for this long starts again with free failures.',
+        }),
+        auth_max_concurrent: Type.Integer({
+          minimum: 1,
+          maximum: 64,
+          default: 1,
+          description: 'Password checks (bcrypt, off the event loop) running at once; more wait in a queue. 1 leaves the other cores to the cameras.',
+        }),
+        auth_max_queued: Type.Integer({
+          minimum: 0,
+          maximum: 100000,
+          default: 64,
+          description: 'Password checks waiting beyond this are refused at once (MQTT CONNACK 3, editor 429), without a check.',
+        }),
+        auth_max_pending_per_address: Type.Integer({
+          minimum: 1,
+          maximum: 10000,
+          default: 8,
+          description: 'Logins from one address waiting for their (delayed) check at once; more are refused at once.',
+        }),
       },
       'Abuse limits: per-client rates, connection caps and timeouts. Body and packet sizes: report.max_payload_bytes, mqtt.max_packet_bytes.',
     ),
@@ -403,7 +475,18 @@ export const ConfigSchema = Type.Object(
     nodered: obj(
       {
         enabled: Type.Boolean({ default: true, description: 'Run the embedded Node-RED that carries out actions. Off: actions stay pending.' }),
-        host: Type.String({ default: '0.0.0.0', description: 'Address the Node-RED editor listens on.' }),
+        host: Type.String({
+          default: '127.0.0.1',
+          description:
+            'Address the Node-RED editor listens on. Loopback by default: the editor can change what every alarm does, so it is not ' +
+            'offered to the whole network; reach it with ssh -L 1880:localhost:1880, or name the LAN address in lan_host.',
+        }),
+        lan_host: Type.String({
+          default: '',
+          description:
+            'A second address the editor also listens on, e.g. the gateway\'s address on the installers\' LAN (192.168.1.20). ' +
+            'Empty: only host.',
+        }),
         port: Type.Integer({ minimum: 0, maximum: 65535, default: 1880, description: 'Node-RED editor port (0 picks a free port).' }),
         admin_users: Type.Array(
           Type.Object(
@@ -437,6 +520,25 @@ export const ConfigSchema = Type.Object(
         }),
       },
       'Embedded Node-RED: the editor where installers wire sirens, recorders and alerts.',
+    ),
+    integrity: obj(
+      {
+        mark_interval_ms: Type.Integer({
+          minimum: 10,
+          maximum: 60000,
+          default: 250,
+          description:
+            'The committed-seq high-water mark (<data_dir>/commit-mark, outside the WAL) is written and fsynced at most this often ' +
+            'while commits happen, and at shutdown. At start, fewer commits than the mark says means acknowledged reports were lost.',
+        }),
+        probe_interval_ms: Type.Integer({
+          minimum: 100,
+          maximum: 600000,
+          default: 5000,
+          description: '/health runs a small write transaction when no commit happened for this long, so db never reads up while nothing can commit.',
+        }),
+      },
+      'Storage integrity: damaged storage is noticed, and /health says whether the store can commit.',
     ),
     devices: obj(
       {

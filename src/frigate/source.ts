@@ -262,7 +262,7 @@ export class FrigateSource {
     let delay = 100;
     for (;;) {
       try {
-        const valid = this.d.validator.validate(report.body, 'frigate', report.body.camera_id as string, report.provenance);
+        const valid = this.d.validator.validate(report.body, 'frigate', report.body.camera_id as string, { provenance: report.provenance });
         const outcome = await this.d.pipeline.submit(valid);
         return outcome.kind;
       } catch (err) {

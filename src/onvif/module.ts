@@ -21,7 +21,7 @@ export function create(ctx: ModuleContext): Module | null {
   const pipeline = ctx.use('pipeline');
   const submit: Submit = async (report) => {
     try {
-      const valid = validator.validate(report.body, 'onvif', report.body.camera_id, report.provenance);
+      const valid = validator.validate(report.body, 'onvif', report.body.camera_id, { provenance: report.provenance });
       // The camera cannot resend a pulled message: a brief overload or a full disk is waited out a little.
       for (let attempt = 0, delay = 100; ; attempt++, delay *= 2) {
         try {

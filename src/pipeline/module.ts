@@ -43,7 +43,7 @@ export const pipelineModule =
       health: () => ({
         pipeline: { status: pipeline.pending > config.ingest.max_pending * 0.8 ? 'degraded' : 'up', pending: pipeline.pending },
       }),
-      routes: (app) => app.register(reportRoutes({ report: config.report, validator, pipeline })),
+      routes: (app) => app.register(reportRoutes({ report: config.report, validator, pipeline, access: ctx.access })),
       banner: (at) => [`Reports         : POST ${at.http}/threats/report   (MQTT: see the broker below)`],
     };
   };

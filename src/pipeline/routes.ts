@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { reportSchema } from '../validate/report.js';
 import type { GatewayConfig } from '../config/schema.js';
+import type { AccessControl } from '../security/access.js';
 import type { ReportValidator } from '../validate/report.js';
 import type { IngestOutcome, IngestPipeline } from './ingest.js';
 
@@ -27,7 +28,7 @@ export function reportResponse(outcome: IngestOutcome) {
 }
 
 export const reportRoutes =
-  (deps: { report: GatewayConfig['report']; validator: ReportValidator; pipeline: IngestPipeline }): FastifyPluginAsync =>
+  (deps: { report: GatewayConfig['report']; validator: ReportValidator; pipeline: IngestPipeline; access: AccessControl }): FastifyPluginAsync =>
   async (app) => {
     app.post(
       '/threats/report',
@@ -37,14 +38,19 @@ export const reportRoutes =
           summary: 'Report a threat incident (threat_cv JSON)',
           description:
             'Validates, re-scores and durably stores the report, then plans its actions. Answers only after the commit. ' +
-            'A repeated incident_id with the same content answers 200 with "duplicate": true; with other content, 409.',
+            'A repeated incident_id with the same content answers 200 with "duplicate": true; with other content, 409. ' +
+            'A camera credential reports only as its own camera(s): another camera_id gets 403 CAMERA_NOT_ALLOWED, and a report ' +
+            'without a camera_id gets the credential\'s camera.',
           body: reportSchema(deps.report),
         },
         // One validator for MQTT and HTTP: the handler runs it, the schema above is for the docs.
         validatorCompiler: () => () => true,
       },
       async (request) => {
-        const valid = deps.validator.validate(request.body, 'http', null);
+        // Before validation: a spoofed camera is refused as such (403), whatever else is wrong.
+        const body = request.body as { camera_id?: unknown } | null;
+        const camera = deps.access.reportingCamera(request.principal, body && typeof body === 'object' ? body.camera_id : undefined);
+        const valid = deps.validator.validate(request.body, 'http', null, { defaultCameraId: camera });
         return reportResponse(await deps.pipeline.submit(valid));
       },
     );

@@ -19,16 +19,32 @@ import { readSecret } from './secrets.js';
 export interface TokenEntry {
   name: string;
   role: Role;
+  /** camera role: the camera ids it reports as; null: any (admin, or "*"). */
+  cameras?: readonly string[] | null;
   /** Where it was configured: auth.tokens, sync.token, a generated file… (never the token). */
   source: string;
   /** Set for a grant limited to one route (its URL pattern): the token is unknown anywhere else. */
   route?: string;
 }
 
+/**
+ * `cameras`: the camera ids the principal may report as (null: any camera). A camera credential
+ * is a camera: its token, account or trusted network names them.
+ */
 export type Principal =
-  | { kind: 'token'; name: string; role: Role; key: string }
-  | { kind: 'trusted'; via: 'loopback' | 'camera_network'; roles: Role[]; key: string }
-  | { kind: 'anonymous'; key: string };
+  | { kind: 'token'; name: string; role: Role; key: string; cameras: readonly string[] | null }
+  | { kind: 'trusted'; via: 'loopback' | 'camera_network'; roles: Role[]; key: string; cameras: readonly string[] | null }
+  | { kind: 'anonymous'; key: string; cameras: readonly string[] | null };
+
+/** A trusted camera network and the cameras it may report as (null: any). */
+interface CameraNetwork {
+  network: string;
+  list: BlockList;
+  cameras: readonly string[] | null;
+}
+
+/** "*" anywhere in a scope means any camera. */
+const scope = (cameras: readonly string[]): readonly string[] | null => (cameras.includes('*') ? null : [...new Set(cameras)]);
 
 const LOOPBACK_ROLES: Role[] = ['camera', 'operator'];
 const CAMERA_NETWORK_ROLES: Role[] = ['camera'];
@@ -37,7 +53,7 @@ const METRICS_ROUTE = '/metrics';
 
 export class AccessControl {
   private readonly byHash = new Map<string, TokenEntry>();
-  private cameraNetworks: BlockList | null = null;
+  private cameraNetworks: CameraNetwork[] = [];
   /** The generated admin token's file, when one was generated or reused. */
   adminTokenFile: string | null = null;
   /** The generated operator token's file, when one was generated or reused (no dashboard.operator_token). */
@@ -56,11 +72,21 @@ export class AccessControl {
   async start(): Promise<void> {
     const { auth, dashboard, metrics, sync } = this.config;
     this.byHash.clear();
-    this.cameraNetworks = networkList(auth.camera_networks);
+    this.cameraNetworks = auth.camera_networks.map((n) => {
+      const network = typeof n === 'string' ? n : n.network;
+      return { network, list: networkList([network]), cameras: typeof n === 'string' ? null : scope(n.cameras) };
+    });
     // First: when the same token is also configured with a role, that unscoped grant replaces it.
     const metricsToken = readSecret(metrics.token, metrics.token_file, 'metrics.token_file', this.env);
     if (metricsToken) this.addToken(metricsToken, { name: 'metrics', role: 'operator', source: 'metrics.token', route: METRICS_ROUTE });
-    for (const t of auth.tokens) this.byHash.set(t.sha256, { name: t.name, role: t.role, source: 'auth.tokens' });
+    for (const t of auth.tokens) {
+      // A camera token is one camera: the ones it names, else the camera its name is.
+      const cameras = t.role === 'camera' ? scope(t.cameras.length ? t.cameras : [t.name]) : null;
+      this.byHash.set(t.sha256, { name: t.name, role: t.role, source: 'auth.tokens', ...(t.role === 'camera' ? { cameras } : {}) });
+      if (t.role === 'camera' && cameras === null) {
+        this.log.warn({ token: t.name }, 'http auth: this camera token may report as ANY camera (cameras: ["*"]); name its cameras unless it is a relay');
+      }
+    }
     const adminFromFile = readSecret('', auth.admin_token_file, 'auth.admin_token_file', this.env);
     if (adminFromFile) this.addToken(adminFromFile, { name: 'admin', role: 'admin', source: 'auth.admin_token_file' });
     const operator = readSecret(dashboard.operator_token, dashboard.operator_token_file, 'dashboard.operator_token_file', this.env);
@@ -85,12 +111,21 @@ export class AccessControl {
           ? 'http auth: loopback clients may report, read, label and acknowledge without a token (auth.trust_loopback)'
           : 'http auth: loopback clients need a token (auth.trust_loopback=false)',
       );
-      this.log.info(
-        { camera_networks: auth.camera_networks },
-        auth.camera_networks.length
-          ? 'http auth: clients in auth.camera_networks may report without a token'
-          : 'http auth: no camera networks trusted (auth.camera_networks is empty)',
-      );
+      if (this.cameraNetworks.length === 0) this.log.info({ camera_networks: [] }, 'http auth: no camera networks trusted (auth.camera_networks is empty)');
+      // One line per network: what each one is trusted with.
+      for (const n of this.cameraNetworks) {
+        if (n.cameras === null) {
+          this.log.warn(
+            { network: n.network, cameras: '*' },
+            'http auth: clients in auth.camera_networks may report without a token; this network as ANY camera (name its cameras: { network, cameras })',
+          );
+        } else {
+          this.log.info(
+            { network: n.network, cameras: n.cameras, fills_camera_id: n.cameras.length === 1 ? n.cameras[0] : null },
+            'http auth: clients in auth.camera_networks may report without a token; this network only as the cameras listed',
+          );
+        }
+      }
     }
   }
 
@@ -153,14 +188,18 @@ export class AccessControl {
   private identify(token: string | null, remoteAddress: string | undefined, route: string): Principal {
     if (token) {
       const entry = this.lookup(token, route);
-      if (entry) return { kind: 'token', name: entry.name, role: entry.role, key: `token:${entry.name}` };
+      if (entry) return { kind: 'token', name: entry.name, role: entry.role, key: `token:${entry.name}`, cameras: entry.cameras ?? null };
     }
     const ip = remoteAddress ?? '';
-    if (this.config.auth.trust_loopback && isLoopback(ip)) return { kind: 'trusted', via: 'loopback', roles: LOOPBACK_ROLES, key: `ip:${ip}` };
-    if (this.cameraNetworks && inNetworks(this.cameraNetworks, ip)) {
-      return { kind: 'trusted', via: 'camera_network', roles: CAMERA_NETWORK_ROLES, key: `ip:${ip}` };
+    // Loopback is the gateway itself (a local threat_cv, mosquitto_pub): any camera.
+    if (this.config.auth.trust_loopback && isLoopback(ip)) return { kind: 'trusted', via: 'loopback', roles: LOOPBACK_ROLES, key: `ip:${ip}`, cameras: null };
+    const matched = this.cameraNetworks.filter((n) => inNetworks(n.list, ip));
+    if (matched.length > 0) {
+      // In several networks: the union of what each allows.
+      const cameras = matched.some((n) => n.cameras === null) ? null : [...new Set(matched.flatMap((n) => n.cameras!))];
+      return { kind: 'trusted', via: 'camera_network', roles: CAMERA_NETWORK_ROLES, key: `ip:${ip}`, cameras };
     }
-    return { kind: 'anonymous', key: `ip:${ip}` };
+    return { kind: 'anonymous', key: `ip:${ip}`, cameras: null };
   }
 
   /**
@@ -191,5 +230,34 @@ export class AccessControl {
     if (token) throw new GatewayError(ERRORS.UNAUTHORIZED, [{ path: 'authorization', message: `the token is not valid (the ${role} role is required)` }]);
     if (principal.kind === 'trusted' && principal.roles.some((r) => grants(r, role))) return principal;
     throw new GatewayError(ERRORS.UNAUTHORIZED, [{ path: 'authorization', message: `send "Authorization: Bearer <token>" for the ${role} role` }]);
+  }
+
+  /**
+   * The camera id a report posted by `principal` is stored under: the body's `camera_id` if the
+   * credential may report as it (else 403 CAMERA_NOT_ALLOWED), or, for a body without one, the
+   * credential's camera when it names exactly one. With auth off, or a credential for any camera,
+   * the body decides. A credential for several cameras must name one.
+   */
+  reportingCamera(principal: Principal | null, bodyCameraId: unknown): string | null {
+    const cameras = this.config.auth.enabled && principal ? principal.cameras : null;
+    const given = typeof bodyCameraId === 'string' ? bodyCameraId : null;
+    if (cameras === null) return given;
+    const who = principal!.kind === 'token' ? `token ${principal!.name}` : 'this network';
+    if (given !== null) {
+      if (cameras.includes(given)) return given;
+      throw new GatewayError(ERRORS.CAMERA_NOT_ALLOWED, [
+        { path: 'camera_id', message: `"${given}" is not a camera of ${who} (it reports as ${cameras.join(', ')})` },
+      ]);
+    }
+    if (cameras.length === 1) return cameras[0]!;
+    throw new GatewayError(ERRORS.INVALID_REPORT, [
+      { path: 'camera_id', message: `is required: ${who} reports for several cameras (${cameras.join(', ')})` },
+    ]);
+  }
+
+  /** The one camera a credential is (for uploads without a camera id), else null. */
+  soleCamera(principal: Principal | null): string | null {
+    const cameras = this.config.auth.enabled && principal ? principal.cameras : null;
+    return cameras && cameras.length === 1 ? cameras[0]! : null;
   }
 }

@@ -60,7 +60,16 @@ export function registerHttpSecurity(app: FastifyInstance, access: AccessControl
     if (request.is404) return;
     const role: RouteRole = request.routeOptions.config.role ?? 'admin';
     const query = request.query as { access_token?: unknown } | undefined;
-    const queryToken = typeof query?.access_token === 'string' && query.access_token ? query.access_token : null;
+    const given = typeof query?.access_token === 'string' && query.access_token ? query.access_token : null;
+    // A token in a URL ends up in logs and browser history: only a WebSocket upgrade (a browser's
+    // WebSocket cannot send headers; the dashboard's live feed is one) may carry it.
+    const upgrade = String(request.headers.upgrade ?? '').toLowerCase() === 'websocket';
+    if (given !== null && !upgrade && role !== 'public') {
+      throw new GatewayError(ERRORS.UNAUTHORIZED, [
+        { path: 'access_token', message: 'is accepted only on WebSocket upgrades (/ws/*); send "Authorization: Bearer <token>"' },
+      ]);
+    }
+    const queryToken = upgrade ? given : null;
     const remote = request.socket.remoteAddress;
     request.principal = access.authorize(role, request.headers.authorization, remote, request.routeOptions.url ?? request.url, queryToken);
     if (!limiter.enabled || (config.limits.http_exempt_loopback && isLoopback(remote))) return;

@@ -12,31 +12,48 @@
 //            safesphere/gateway/status; publish nothing
 //   admin    every topic (but $SYS)
 // A last will is checked by the same publish rule (aedes asks authorizePublish for it).
+// Client ids: the gateway's own prefix, control characters, and an empty id with clean
+// session 0 get CONNACK 2 (identifier rejected) before any password is checked. Passwords are
+// checked through the PasswordGate (off the event loop, throttled per address and username).
 import { createHash } from 'node:crypto';
-import bcrypt from 'bcryptjs';
-import type { Client, PublishPacket, Subscription } from 'aedes';
+import type { Client, ConnectPacket, PublishPacket, Subscription } from 'aedes';
 import type { GatewayConfig } from '../config/schema.js';
 import type { Logger } from '../logger.js';
 import { isLoopback } from './cidr.js';
+import { PasswordGate } from './password-gate.js';
 import { TokenBucket } from './rate-limit.js';
+
+/** The gateway's own session's client ids start with this (a random suffix per start); refused to everyone else. */
+export const GATEWAY_CLIENT_PREFIX = 'safesphere-gateway-';
+/** C0 and C1 controls, DEL: an MQTT 3.1.1 client id SHOULD NOT contain them (1.5.3), and NUL MUST NOT. */
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** Why an external client's id is refused (CONNACK 2), else null. */
+export function clientIdProblem(clientId: string, clean: boolean): string | null {
+  if (clientId === '' && !clean) return 'an empty client id needs clean session 1 (MQTT 3.1.1 [MQTT-3.1.3-8])';
+  if (CONTROL_CHARACTERS.test(clientId)) return 'the client id contains control characters';
+  if (clientId.toLowerCase().startsWith(GATEWAY_CLIENT_PREFIX)) return `client ids starting with ${GATEWAY_CLIENT_PREFIX} are reserved for the gateway`;
+  return null;
+}
 
 type AccountRole = GatewayConfig['mqtt']['accounts'][number]['role'];
 
 export type MqttIdentity =
   | { kind: 'internal' }
   | { kind: 'anonymous-loopback'; remote: string }
-  | { kind: 'account'; username: string; role: AccountRole; id: string; remote: string };
+  | { kind: 'account'; username: string; role: AccountRole; id: string; remote: string; cameras: readonly string[] };
 
 export interface ConnectionInfo {
   remote: string;
   listener: 'tcp' | 'tls' | 'ws';
 }
 
-/** CONNACK return codes (MQTT 3.1.1): 4 bad username or password, 5 not authorized. */
+/** CONNACK return codes (MQTT 3.1.1): 2 identifier rejected, 3 server unavailable, 4 bad username or password, 5 not authorized. */
+export type RefusalCode = 2 | 3 | 4 | 5;
 class ConnectRefused extends Error {
   constructor(
     message: string,
-    readonly returnCode: 4 | 5,
+    readonly returnCode: RefusalCode,
   ) {
     super(message);
   }
@@ -67,7 +84,7 @@ export function publishTopics(identity: MqttIdentity): string[] | 'all' {
   if (identity.kind !== 'account') return 'all';
   switch (identity.role) {
     case 'camera':
-      return [`safesphere/cameras/${identity.id}/#`];
+      return identity.cameras.map((id) => `safesphere/cameras/${id}/#`);
     case 'siren':
       return [`safesphere/sirens/${identity.id}/state`];
     case 'recorder':
@@ -83,7 +100,7 @@ export function subscribeTopics(identity: MqttIdentity): string[] | 'all' {
   if (identity.kind !== 'account') return 'all';
   switch (identity.role) {
     case 'camera':
-      return [`safesphere/cameras/${identity.id}/#`, `safesphere/gateway/rejects/${identity.id}`];
+      return identity.cameras.flatMap((id) => [`safesphere/cameras/${id}/#`, `safesphere/gateway/rejects/${id}`]);
     case 'siren':
       return [`safesphere/sirens/${identity.id}/set`];
     case 'recorder':
@@ -101,12 +118,16 @@ export interface MqttSecurityCounters {
   denied_subscriptions: number;
   throttled_publishes: number;
   connection_limit: number;
+  refused_client_ids: number;
 }
 
 export class MqttSecurity {
   private readonly streams = new WeakMap<object, ConnectionInfo>();
   private readonly identities = new WeakMap<Client, MqttIdentity>();
   private readonly buckets = new WeakMap<Client, TokenBucket>();
+  /** What each client's CONNECT said (aedes replaces an empty client id before authenticate runs). */
+  private readonly connects = new WeakMap<Client, { clientId: string; clean: boolean }>();
+  readonly gate: PasswordGate;
   private readonly accounts: Map<string, GatewayConfig['mqtt']['accounts'][number]>;
   /** Recently verified username + password digests, so a reconnecting camera costs no second bcrypt. */
   private readonly verified = new Map<string, number>();
@@ -117,6 +138,7 @@ export class MqttSecurity {
     denied_subscriptions: 0,
     throttled_publishes: 0,
     connection_limit: 0,
+    refused_client_ids: 0,
   };
 
   constructor(
@@ -124,6 +146,13 @@ export class MqttSecurity {
     private readonly log: Logger,
   ) {
     this.accounts = new Map(config.mqtt.accounts.map((a) => [a.username, a]));
+    this.gate = new PasswordGate(config.limits);
+  }
+
+  /** aedes `preConnect`: remembers the CONNECT's own client id and clean flag for authenticate. */
+  preConnect(client: Client, packet: ConnectPacket, done: (err: Error | null, ok: boolean) => void): void {
+    this.connects.set(client, { clientId: packet.clientId ?? '', clean: packet.clean !== false });
+    done(null, true);
   }
 
   logPolicy(): void {
@@ -172,11 +201,19 @@ export class MqttSecurity {
       done(null, true);
       return;
     }
-    const refuse = (message: string, code: 4 | 5) => {
+    const refuse = (message: string, code: RefusalCode) => {
       this.counters.refused_connections++;
-      this.log.info({ remote: info.remote, listener: info.listener, client: client.id, username: username ?? null, reason: message }, 'mqtt connection refused');
+      this.log.info({ remote: info.remote, listener: info.listener, client: client.id, username: username ?? null, reason: message, connack: code }, 'mqtt connection refused');
       done(new ConnectRefused(message, code), false);
     };
+    // The id first: a reserved or malformed id never reaches a password check (nor takes over a session).
+    const connect = this.connects.get(client);
+    const idProblem = clientIdProblem(connect?.clientId ?? client.id, connect?.clean ?? client.clean);
+    if (idProblem) {
+      this.counters.refused_client_ids++;
+      refuse(idProblem, 2);
+      return;
+    }
     if (username === undefined || username === '') {
       if (this.config.mqtt.allow_anonymous_loopback && isLoopback(info.remote)) {
         this.identities.set(client, { kind: 'anonymous-loopback', remote: info.remote });
@@ -188,24 +225,23 @@ export class MqttSecurity {
     }
     const account = this.accounts.get(username);
     const secret = password ?? Buffer.alloc(0);
-    if (!account) {
-      // Same cost as a real check, so a scan cannot tell usernames apart by timing.
-      const fail = () => refuse('bad username or password', 4);
-      bcrypt.hash(secret.toString('utf8'), 10).then(fail, fail);
-      return;
-    }
-    const cacheKey = createHash('sha256').update(username).update('\0').update(secret).update(account.password_hash).digest('hex');
+    const cacheKey = account ? createHash('sha256').update(username).update('\0').update(secret).update(account.password_hash).digest('hex') : '';
     const accept = () => {
-      this.identities.set(client, { kind: 'account', username, role: account.role, id: account.id || account.username, remote: info.remote });
+      const id = account!.id || account!.username;
+      const cameras = account!.cameras.length ? account!.cameras : [id];
+      this.identities.set(client, { kind: 'account', username, role: account!.role, id, remote: info.remote, cameras });
       done(null, true);
     };
-    if (this.verified.has(cacheKey)) {
+    // A secret verified since start (a reconnecting camera) costs nothing and waits for nothing.
+    if (account && this.verified.has(cacheKey)) {
       accept();
       return;
     }
-    bcrypt.compare(secret.toString('utf8'), account.password_hash).then(
-      (ok) => {
-        if (!ok) return refuse('bad username or password', 4);
+    // An unknown username costs one real check too, so a scan cannot tell usernames apart by timing.
+    this.gate.check(info.remote, username, secret, account?.password_hash ?? null).then(
+      (outcome) => {
+        if (outcome.kind === 'busy') return refuse(`server busy: ${outcome.reason}`, 3);
+        if (outcome.kind === 'wrong') return refuse('bad username or password', 4);
         if (this.verified.size > 10_000) this.verified.delete(this.verified.keys().next().value!);
         this.verified.set(cacheKey, Date.now());
         accept();

@@ -76,6 +76,7 @@ const emptyCounts = (): LevelCounts => ({ count_LOW: 0, count_MEDIUM: 0, count_H
 function prepare(db: Db) {
   return {
     maxSeq: db.prepare<[], { s: number | null }>('SELECT max(seq) AS s FROM incidents'),
+    seqFloor: db.prepare<[], { s: number }>("SELECT seq AS s FROM seq_floor WHERE name = 'incidents'"),
     byId: db.prepare<[string], Row>(`SELECT ${INCIDENT_COLUMNS} FROM incidents WHERE incident_id = ?`),
     exists: db.prepare<[string], { x: number }>('SELECT 1 AS x FROM incidents WHERE incident_id = ?'),
     insert: db.prepare<[Row]>(`INSERT INTO incidents (incident_id, seq, timestamp, threat_level, threat_score, reported_level,
@@ -120,8 +121,19 @@ export class IncidentRepository extends Repository<ReturnType<typeof prepare>> {
   protected prepare(db: Db) {
     this.listStmts.clear();
     const s = prepare(db);
-    this.nextSeq = (s.maxSeq.get()!.s ?? 0) + 1;
+    // Past a raised floor too (src/store/high-water.ts): a seq lost with a damaged WAL is never given again.
+    this.nextSeq = Math.max(s.maxSeq.get()!.s ?? 0, s.seqFloor.get()?.s ?? 0) + 1;
     return s;
+  }
+
+  /** The highest seq ever committed here (its floor included). */
+  get highestSeq(): number {
+    return this.nextSeq - 1;
+  }
+
+  /** Gives out only seqs above `seq` from now on (the caller persists the floor in seq_floor). */
+  raiseSeq(seq: number): void {
+    this.nextSeq = Math.max(this.nextSeq, seq + 1);
   }
 
   /** The seq the next stored incident gets. */

@@ -552,6 +552,34 @@ export const MIGRATIONS: Migration[] = [
           NEW.updated_at
         FROM incidents i WHERE i.incident_id = NEW.incident_id;
       END;
+      `,
+  },
+  {
+    version: 9,
+    name: 'storage integrity: missing-commit events, sequence floors, the health write probe',
+    sql: `
+      -- One row per start that found fewer commits than the high-water mark (<data_dir>/commit-mark)
+      -- says were made; open (health degraded) until an operator acknowledges it.
+      CREATE TABLE integrity_events (
+        id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+        detected_at        TEXT NOT NULL,
+        missing_reports    INTEGER NOT NULL,
+        missing_outbox     INTEGER NOT NULL,
+        mark_incident_seq  INTEGER NOT NULL,
+        found_incident_seq INTEGER NOT NULL,
+        mark_outbox_seq    INTEGER NOT NULL,
+        found_outbox_seq   INTEGER NOT NULL,
+        mark_feed_seq      INTEGER NOT NULL,
+        found_feed_seq     INTEGER NOT NULL,
+        acknowledged_at    TEXT,
+        acknowledged_by    TEXT,
+        note               TEXT
+      );
+      CREATE INDEX integrity_events_open ON integrity_events (id) WHERE acknowledged_at IS NULL;
+      -- The lowest next incident seq: raised past a mark so a seq is never given out twice.
+      CREATE TABLE seq_floor (name TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+      -- /health's write probe: one page rewritten when no commit happened for a while.
+      CREATE TABLE store_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at_ms INTEGER NOT NULL, pad BLOB NOT NULL);
     `,
   },
 ];

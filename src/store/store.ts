@@ -9,6 +9,7 @@ import type { Logger } from '../logger.js';
 import { ActionRepository } from './actions.js';
 import { AnnotationRepository } from './annotations.js';
 import { IncidentRepository } from './incidents.js';
+import { HighWaterRepository } from './high-water.js';
 import { checkDatabaseFile } from './integrity.js';
 import { LabelRepository } from './labels.js';
 import { MIGRATIONS, type Migration } from './migrations.js';
@@ -91,6 +92,14 @@ export class Store {
   readonly operations = new OperationsRepository();
   /** Retention's reads and deletes. */
   readonly retention = new RetentionRepository(this.syncState);
+  /** Sequence counters vs the high-water mark, missing-commit events, the write probe (src/integrity/). */
+  readonly highWater = new HighWaterRepository(this.incidents);
+  /**
+   * The latest outcomes of writes, for /health's db: commits (report batches, store.transaction)
+   * and the probe apart, since a one-page probe may still fit where a report no longer does:
+   * only a commit that succeeds clears a failed commit.
+   */
+  readonly writes = { okAt: 0, failedAt: 0, probeOkAt: 0, probeFailedAt: 0, error: null as string | null };
 
   private readonly repositories: readonly Repository<unknown>[] = [
     this.syncState,
@@ -102,6 +111,7 @@ export class Store {
     this.annotations,
     this.operations,
     this.retention,
+    this.highWater,
   ];
 
   constructor(
@@ -159,7 +169,34 @@ export class Store {
    */
   transaction<T>(fn: () => T): T {
     if (!this.db) throw new Error('store is not started');
-    return this.db.transaction(fn)();
+    const outermost = !this.db.inTransaction;
+    return outermost ? this.tracked(() => this.db!.transaction(fn)(), false) : this.db.transaction(fn)();
+  }
+
+  /** Runs a write and records its outcome, so a failing disk shows in /health at once. */
+  private tracked<T>(write: () => T, probe: boolean): T {
+    try {
+      const result = write();
+      if (probe) this.writes.probeOkAt = Date.now();
+      else this.writes.okAt = Date.now();
+      return result;
+    } catch (err) {
+      if (probe) this.writes.probeFailedAt = Date.now();
+      else this.writes.failedAt = Date.now();
+      this.writes.error = (err as { code?: string }).code ?? (err as Error).message;
+      throw err;
+    }
+  }
+
+  /** A small write transaction, for /health when no commit happened for a while; false when it failed. */
+  probeWrite(): boolean {
+    if (!this.db) return false;
+    try {
+      this.tracked(() => this.highWater.probe(), true);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   private migrate(db: Database.Database): void {
@@ -187,7 +224,7 @@ export class Store {
 
   /** See IncidentRepository.commitBatch: one transaction, one result per draft. */
   commitBatch(drafts: IncidentDraft[]): CommitResult[] {
-    return this.incidents.commitBatch(drafts);
+    return this.tracked(() => this.incidents.commitBatch(drafts), false);
   }
 
   getIncident(incidentId: string): StoredIncident | null {

@@ -56,19 +56,87 @@ export interface ValidReport {
   receivedAt: number;
 }
 
+interface Level {
+  /** Keys seen so far (objects), null for arrays. */
+  keys: Set<string> | null;
+  path: string;
+  key: string;
+  index: number;
+}
+
+const childPath = (parent: Level | undefined): string => {
+  if (!parent) return '';
+  if (parent.keys) return parent.path ? `${parent.path}.${parent.key}` : parent.key;
+  return `${parent.path}[${parent.index}]`;
+};
+
+/**
+ * The path of the first key that repeats within one object of already-valid JSON `text`
+ * (`threat_level`, `full_telemetry.tracks[0].id`), else null. JSON.parse lets the last one win,
+ * so `"threat_level":"LOW","threat_level":"CRITICAL"` would read as CRITICAL to us and as
+ * LOW to a reader that keeps the first: one linear scan, no second parse.
+ */
+export function duplicateKey(text: string): string | null {
+  const stack: Level[] = [];
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      let j = i + 1;
+      let escaped = false;
+      for (; j < text.length; j++) {
+        const d = text.charCodeAt(j);
+        if (d === 0x5c) {
+          escaped = true;
+          j++;
+        } else if (d === 0x22) break;
+      }
+      const top = stack[stack.length - 1];
+      if (expectKey && top?.keys) {
+        const key = escaped ? (JSON.parse(text.slice(i, j + 1)) as string) : text.slice(i + 1, j);
+        if (top.keys.has(key)) return top.path ? `${top.path}.${key}` : key;
+        top.keys.add(key);
+        top.key = key;
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === 0x7b || c === 0x5b) {
+      const path = childPath(stack[stack.length - 1]);
+      stack.push({ keys: c === 0x7b ? new Set() : null, path, key: '', index: 0 });
+      expectKey = c === 0x7b;
+    } else if (c === 0x7d || c === 0x5d) {
+      stack.pop();
+      expectKey = false;
+    } else if (c === 0x2c) {
+      const top = stack[stack.length - 1];
+      if (top?.keys) expectKey = true;
+      else if (top) top.index++;
+    }
+  }
+  return null;
+}
+
 /**
  * The JSON parser for reports from every transport. Keys that could reach an object's
- * prototype (`__proto__`, `constructor.prototype`) are refused, not silently stripped.
+ * prototype (`__proto__`, `constructor.prototype`) are refused, not silently stripped, and so
+ * is a key repeated within one object (DUPLICATE_KEY, naming it).
  */
 export function parseJsonBody(raw: Buffer | string): unknown {
+  const text = typeof raw === 'string' ? raw : raw.toString('utf8');
+  let value: unknown;
   try {
-    return secureJson.parse(raw, undefined, { protoAction: 'error', constructorAction: 'error' });
+    value = secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
   } catch (err) {
     const message = /prototype/i.test((err as Error).message)
       ? 'contains a forbidden __proto__ or constructor.prototype key'
       : (err as Error).message;
     throw new GatewayError(ERRORS.MALFORMED_JSON, [{ path: '(body)', message }]);
   }
+  const repeated = value !== null && typeof value === 'object' ? duplicateKey(text) : null;
+  if (repeated !== null) {
+    throw new GatewayError(ERRORS.DUPLICATE_KEY, [{ path: repeated, message: 'appears more than once in the same object; send each key once' }], `The JSON body repeats the key "${repeated}"`);
+  }
+  return value;
 }
 
 const DATE_PARTS = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))?/;
@@ -131,6 +199,11 @@ function detailFor(e: ErrorObject): ErrorDetail {
   return { path: path || '(body)', message: e.message ?? 'is invalid' };
 }
 
+export interface ValidateOptions {
+  provenance?: { key: string; ref: Record<string, unknown> } | null;
+  defaultCameraId?: string | null;
+}
+
 export class ReportValidator {
   private readonly check: ValidateFunction<ThreatReport>;
 
@@ -154,13 +227,13 @@ export class ReportValidator {
     return this.validate(parseJsonBody(raw), source, topicCameraId);
   }
 
-  /** Validates an already-parsed body (HTTP). */
-  validate(
-    body: unknown,
-    source: ValidReport['source'],
-    topicCameraId: string | null,
-    provenance: { key: string; ref: Record<string, unknown> } | null = null,
-  ): ValidReport {
+  /**
+   * Validates an already-parsed body (HTTP, and the report sources). `provenance`: the source's
+   * own ids (Frigate, ONVIF); `defaultCameraId`: the camera a body without a camera_id is stored
+   * under (the credential's own camera).
+   */
+  validate(body: unknown, source: ValidReport['source'], topicCameraId: string | null, options: ValidateOptions = {}): ValidReport {
+    const { provenance = null, defaultCameraId = null } = options;
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
       throw new GatewayError(ERRORS.INVALID_REPORT, [{ path: '(body)', message: 'must be a JSON object' }]);
     }
@@ -183,7 +256,7 @@ export class ReportValidator {
     }
     if (details.length > 0) throw new GatewayError(ERRORS.INVALID_REPORT, details);
 
-    const cameraId = topicCameraId ?? report.camera_id ?? null;
+    const cameraId = topicCameraId ?? report.camera_id ?? defaultCameraId ?? null;
     const normalized: ThreatReport = cameraId === null ? report : { ...report, camera_id: cameraId };
     return {
       report: normalized,

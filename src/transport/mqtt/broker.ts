@@ -3,7 +3,7 @@
 // so a PUBACK always means "stored".
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { Aedes, type AedesPublishPacket, type Client, type PublishPacket, type Subscription } from 'aedes';
+import { Aedes, type AedesPublishPacket, type Client, type ConnectPacket, type PublishPacket, type Subscription } from 'aedes';
 import type { GatewayConfig } from '../../config/schema.js';
 import { ID_PATTERN } from '../../config/schema.js';
 import { GatewayError } from '../../errors.js';
@@ -101,6 +101,7 @@ export class MqttBroker {
         ? {
             authenticate: ((client: Client, username: string | undefined, password: Buffer | undefined, done: (err: Error | null, ok: boolean) => void) =>
               security.authenticate(client, username, password, done)) as unknown as NonNullable<Parameters<typeof Aedes.createBroker>[0]>['authenticate'],
+            preConnect: (client: Client, packet: ConnectPacket, done: (err: Error | null, ok: boolean) => void) => security.preConnect(client, packet, done),
             authorizeSubscribe: (client: Client, sub: Subscription, done: (err: Error | null, sub: Subscription | null) => void) =>
               done(null, security.checkSubscribe(client, sub)),
             connectTimeout: this.secure!.config.mqtt.connect_timeout_ms,
@@ -143,6 +144,7 @@ export class MqttBroker {
 
     this.status = new GatewayStatusSession(aedes, this.log);
     await this.status.start();
+    this.statusSession = this.status;
     this.log.info({ host: this.config.host, port: this.port }, 'mqtt broker listening');
   }
 
@@ -165,6 +167,9 @@ export class MqttBroker {
   get port(): number {
     return (this.server?.address() as AddressInfo | null)?.port ?? 0;
   }
+
+  /** The gateway's own session (retained status), kept after stop for its counters. */
+  statusSession: GatewayStatusSession | null = null;
 
   get connectedClients(): number {
     return this.aedes?.connectedClients ?? 0;

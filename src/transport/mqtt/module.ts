@@ -26,7 +26,22 @@ export function create(ctx: ModuleContext): Module {
     name: 'mqtt',
     start: () => broker.start(),
     stop: () => broker.stop(),
-    health: () => ({ broker: { status: broker.isListening ? 'up' : 'down', clients: broker.connectedClients, ...broker.counters } }),
+    health: () => {
+      const session = broker.statusSession?.health() ?? null;
+      const status = !broker.isListening ? 'down' : session && !session.connected ? 'degraded' : 'up';
+      return {
+        broker: {
+          status,
+          clients: broker.connectedClients,
+          ...broker.counters,
+          status_session: session,
+          ...(session && session.drops > 0
+            ? { warning: `the gateway's own MQTT session was closed ${session.drops} time(s), last at ${session.last_drop_at}; it reconnected and re-asserted online` }
+            : {}),
+          ...(broker.security ? { auth: { ...broker.security.gate.counters, ...broker.security.gate.load, refused_client_ids: broker.security.counters.refused_client_ids } } : {}),
+        },
+      };
+    },
     banner: (at) => [
       `MQTT broker     : mqtt://${at.host(config.mqtt.host)}:${broker.port}`,
       '  cameras publish QoS 1 to safesphere/cameras/<camera_id>/threats',
