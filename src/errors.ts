@@ -48,6 +48,10 @@ export const ERRORS = {
   UNKNOWN_ZONE: define('UNKNOWN_ZONE', 404, 'No zone with this id on the site map'),
   NO_SITE_MAP: define('NO_SITE_MAP', 404, 'No site map is configured (site.map.exits and site.map.links)'),
   INVALID_STATUS: define('INVALID_STATUS', 422, 'The status change is invalid'),
+  // Arming (src/arming/).
+  INVALID_ARMING: define('INVALID_ARMING', 422, 'The arming change is invalid'),
+  ARMING_PIN_WRONG: define('ARMING_PIN_WRONG', 403, 'Disarming needs the correct PIN'),
+  ARMING_PIN_LOCKED: define('ARMING_PIN_LOCKED', 429, 'Too many wrong PINs; PINs are refused for a while'),
 } as const;
 
 export class GatewayError extends Error {

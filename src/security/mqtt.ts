@@ -8,6 +8,8 @@
 //            topics (safesphere/cameras/<id>/#, safesphere/gateway/rejects/<id>)
 //   siren    subscribe only to safesphere/sirens/<id>/set; publish only safesphere/sirens/<id>/state
 //   recorder the same under safesphere/recorders/<id>/
+//   keypad   publish only safesphere/gateway/arming/set; subscribe only to safesphere/gateway/arming/#
+//            and safesphere/gateway/status (an arming keypad or panel, src/arming/)
 //   admin    every topic (but $SYS)
 // A last will is checked by the same publish rule (aedes asks authorizePublish for it).
 import { createHash } from 'node:crypto';
@@ -70,6 +72,8 @@ export function publishTopics(identity: MqttIdentity): string[] | 'all' {
       return [`safesphere/sirens/${identity.id}/state`];
     case 'recorder':
       return [`safesphere/recorders/${identity.id}/state`];
+    case 'keypad':
+      return ['safesphere/gateway/arming/set'];
     case 'admin':
       return 'all';
   }
@@ -84,6 +88,8 @@ export function subscribeTopics(identity: MqttIdentity): string[] | 'all' {
       return [`safesphere/sirens/${identity.id}/set`];
     case 'recorder':
       return [`safesphere/recorders/${identity.id}/set`];
+    case 'keypad':
+      return ['safesphere/gateway/arming/#', 'safesphere/gateway/status'];
     case 'admin':
       return 'all';
   }

@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from '../logger.js';
 import { ActionRepository } from './actions.js';
+import { ArmingRepository } from './arming.js';
 import { AnnotationRepository } from './annotations.js';
 import { IncidentRepository } from './incidents.js';
 import { checkDatabaseFile } from './integrity.js';
@@ -65,6 +66,8 @@ export class Store {
   readonly operations = new OperationsRepository();
   /** Retention's reads and deletes. */
   readonly retention = new RetentionRepository(this.syncState);
+  /** The arming mode, its audit log (site events for upstream), Home Assistant's reads. */
+  readonly arming = new ArmingRepository(this.outbox);
 
   private readonly repositories: readonly Repository<unknown>[] = [
     this.syncState,
@@ -76,6 +79,7 @@ export class Store {
     this.annotations,
     this.operations,
     this.retention,
+    this.arming,
   ];
 
   constructor(
