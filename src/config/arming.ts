@@ -21,9 +21,10 @@ export interface WeekRange {
 export const parseHhMm = (t: string): number => Number(t.slice(0, 2)) * 60 + Number(t.slice(3, 5));
 
 /** Every slot's ranges; a slot whose `to` is not after its `from` runs into the next day. */
-export function weekRanges(weekly: GatewayConfig['arming']['schedule']['weekly']): WeekRange[] {
+export function weekRanges(weekly: GatewayConfig['arming']['schedule']['weekly'], skip: ReadonlySet<number> = new Set()): WeekRange[] {
   const out: WeekRange[] = [];
   weekly.forEach((s, slot) => {
+    if (skip.has(slot)) return;
     const from = parseHhMm(s.from);
     const to = parseHhMm(s.to);
     const length = to > from ? to - from : to + MINUTES_PER_DAY - from;
@@ -68,12 +69,14 @@ export function armingProblems(config: GatewayConfig): string[] {
   schedule.holidays.forEach((d, i) => {
     if (!validDate(d)) problems.push(`arming.schedule.holidays[${i}]: ${d} is not a calendar date`);
   });
+  const bad = new Set<number>();
   schedule.weekly.forEach((s, i) => {
     if (s.from === s.to) problems.push(`arming.schedule.weekly[${i}]: from and to are both ${s.from}; a slot needs a length`);
     if (s.from === '24:00') problems.push(`arming.schedule.weekly[${i}].from: 24:00 is only valid as an end time`);
+    if (s.from === s.to || s.from === '24:00') bad.add(i);
   });
-  if (problems.length === 0) {
-    const ranges = weekRanges(schedule.weekly);
+  {
+    const ranges = weekRanges(schedule.weekly, bad);
     const reported = new Set<string>();
     for (let i = 0; i < ranges.length; i++) {
       for (let j = i + 1; j < ranges.length && ranges[j]!.start < ranges[i]!.end; j++) {
