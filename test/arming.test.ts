@@ -2,11 +2,12 @@
 // mode), the HTTP and MQTT paths with their refusals, the PIN and its rate limit, the keypad
 // ACL, the audit (feed, restart, upstream over HTTP push).
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
 import type { MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config/load.js';
 import { ARMING_MODES, type ArmingMode, type ThreatLevel } from '../src/config/schema.js';
 import { ReportedLevelScorer } from '../src/scoring/scorer.js';
 import { connectMqtt, postJson, seedReport, startGateway, tempDir, type TestGateway } from './helpers.js';
@@ -347,4 +348,18 @@ describe('arming: bad configuration exits 78 naming the key', () => {
     expect(overlapOnly.stderr).toContain('arming.schedule.weekly[3]: overlaps arming.schedule.weekly[2] from mon 05:00');
     expect(overlapOnly.stderr).toContain('arming.schedule.weekly[4]: from and to are both 09:00');
   }, 120_000);
+});
+
+describe('README examples', () => {
+  it('the "Arming" and "Home Assistant" examples are complete, valid site configs', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const hash = bcrypt.hashSync('example', 4);
+    for (const section of ['## Arming', '## Home Assistant']) {
+      const body = readme.slice(readme.indexOf(`${section}\n`), readme.indexOf('\n## ', readme.indexOf(`${section}\n`) + 4));
+      const yaml = /```yaml\n([\s\S]*?)```/.exec(body)![1]!.replaceAll('"$2b$10$…"', JSON.stringify(hash));
+      const file = join(tempDir(), 'site.yaml');
+      writeFileSync(file, yaml);
+      expect(() => loadConfig({ file }), section).not.toThrow();
+    }
+  });
 });
