@@ -34,8 +34,10 @@ const DISARMED: Record<ThreatLevel, string[]> = {
 };
 
 function expected(mode: ArmingMode, level: ThreatLevel, weapon: Weapon): string[] {
-  // The safety floor: a firearm, or a CRITICAL with any weapon, gets the full CRITICAL plan in every mode.
-  if (weapon === 'firearm' || (level === 'CRITICAL' && weapon !== 'none')) return CRITICAL_FULL;
+  // The safety floor: a firearm keeps its level's full plan, a CRITICAL with any weapon the full
+  // CRITICAL plan (with armed_threat_escalation), in every mode.
+  if (level === 'CRITICAL' && weapon !== 'none') return CRITICAL_FULL;
+  if (weapon === 'firearm') return FULL[level];
   return mode === 'disarmed' ? DISARMED[level] : FULL[level];
 }
 
@@ -101,12 +103,8 @@ describe('arming: mode x level x weapon, through the pipeline', () => {
           const got = (res.body.actions as { action_type: string }[]).map((a) => a.action_type);
           expect(got, `${mode} ${level} ${weapon}`).toEqual(expected(mode, level, weapon));
           rows.push(`${mode}/${level}/${weapon}`);
-          if (weapon === 'firearm') {
-            // The response is CRITICAL's even where the level is lower; the level itself is the scorer's.
-            expect(res.body.action_taken).toBe('EMERGENCY_PROTOCOL');
-            expect(res.body.threat_level).toBe(level);
-            expect(got).toContain('voice_alert');
-          }
+          if (level === 'CRITICAL' && weapon !== 'none') expect(got, 'no mode silences the siren of an armed CRITICAL').toContain('voice_alert');
+          if (mode === 'disarmed' && weapon === 'firearm' && level === 'HIGH') expect(got, 'a firearm calls the police even when disarmed').toContain('notify_police');
         }
       }
     }
@@ -133,6 +131,23 @@ describe('arming: mode x level x weapon, through the pipeline', () => {
       expect(res.error.details[0].path).toBe('mode');
     } finally {
       await client.endAsync();
+    }
+  });
+});
+
+describe('arming: the safety floor with the shipped re-scorer', () => {
+  it('a LOW report naming a firearm ends at least HIGH and runs the full HIGH plan while disarmed', async () => {
+    const gw = await startGateway({ arming: { initial_mode: 'disarmed' } });
+    try {
+      expect(((await (await fetch(`${gw.httpUrl}/arming`)).json()) as any).mode).toBe('disarmed');
+      const res = await postJson(`${gw.httpUrl}/threats/report`, report('LOW', 'firearm'));
+      expect(res.body.threat_level).toBe('HIGH');
+      expect(res.body.actions.map((a: { action_type: string }) => a.action_type)).toEqual(FULL.HIGH);
+      // The same HIGH without a firearm keeps only what disarmed keeps.
+      const plain = await postJson(`${gw.httpUrl}/threats/report`, report('HIGH', 'none'));
+      expect(plain.body.actions.map((a: { action_type: string }) => a.action_type)).toEqual(DISARMED.HIGH);
+    } finally {
+      await gw.stop();
     }
   });
 });

@@ -875,7 +875,7 @@ export const ConfigSchema = Type.Object(
             armed_vacation: ModePolicy(ALL_ACTIONS, 'armed_vacation: the policy\'s full plan.'),
           },
           'Which of the policy\'s actions each mode keeps. The safety floor overrides every mode: a report naming a firearm, and any ' +
-            'CRITICAL report with a weapon, runs the full CRITICAL plan (policy.CRITICAL actions and weapon_actions).',
+            'CRITICAL report with a weapon, runs its level\'s full plan (an armed CRITICAL: every CRITICAL action and weapon action).',
         ),
         schedule: obj(
           {

@@ -1,6 +1,7 @@
 // The action policy: the seed's action handlers, read from config so a site can change them.
 // The arming mode (src/arming/) then says which of the planned actions run; the safety floor
-// below overrides every mode.
+// below overrides every mode (a report naming a firearm and a CRITICAL with a weapon keep
+// their level's full plan; with scoring.floor.firearm_min_high a firearm is at least HIGH).
 import type { ActionSpec, ArmingMode, GatewayConfig, ThreatLevel } from '../config/schema.js';
 import { weaponFamily } from '../scoring/features.js';
 
@@ -12,7 +13,7 @@ export interface ActionPlan {
   actions: ActionSpec[];
   /** The arming mode the plan was made in (absent: no mode source, the policy's full plan). */
   mode?: ArmingMode;
-  /** Set when the safety floor gave the full CRITICAL plan regardless of the mode. */
+  /** Set when the safety floor kept the level's full plan regardless of the mode. */
   floor?: FloorRule;
 }
 
@@ -35,19 +36,15 @@ export class ActionPolicy {
   }
 
   plan(level: ThreatLevel, weaponDetected: boolean, weaponTypes: readonly string[] = []): ActionPlan {
-    const firearm = weaponTypes.some((t) => weaponFamily(t) === 'firearm');
-    const floor: FloorRule | null = firearm ? 'firearm' : level === 'CRITICAL' && (weaponDetected || weaponTypes.length > 0) ? 'critical_weapon' : null;
-    if (floor) {
-      // The safety floor: no mode can silence it, and it is the full CRITICAL response.
-      const critical = this.policy.CRITICAL;
-      const plan: ActionPlan = { status: critical.status, actions: [...critical.actions, ...critical.weapon_actions], floor };
-      if (this.modeSource) plan.mode = this.modeSource.mode;
-      return plan;
-    }
     const rule = this.policy[level];
+    const weapon = weaponDetected || weaponTypes.length > 0;
+    // The safety floor: a report naming a firearm, and a CRITICAL with any weapon, run their
+    // full plan (a CRITICAL: every CRITICAL action and weapon action) whatever the mode.
+    const floor: FloorRule | null = weaponTypes.some((t) => weaponFamily(t) === 'firearm') ? 'firearm' : level === 'CRITICAL' && weapon ? 'critical_weapon' : null;
     const actions = weaponDetected ? [...rule.actions, ...rule.weapon_actions] : rule.actions;
-    if (!this.modeSource || !this.modes) return { status: rule.status, actions };
-    const mode = this.modeSource.mode;
+    const mode = this.modeSource?.mode;
+    if (!mode || !this.modes) return { status: rule.status, actions, ...(floor ? { floor } : {}) };
+    if (floor) return { status: rule.status, actions, mode, floor };
     const keep = this.modes[mode][level];
     if (keep.includes('*')) return { status: rule.status, actions, mode };
     return { status: rule.status, actions: actions.filter((a) => keep.includes(a.type)), mode };
