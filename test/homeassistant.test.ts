@@ -221,6 +221,12 @@ describe('Home Assistant discovery on a real Mosquitto and on the embedded broke
     expect(JSON.parse(up.last('safesphere/sites/site-1/arming/result')!)).toMatchObject({ ok: false, error: { code: 'ARMING_PIN_WRONG' } });
     await up.client.publishAsync('safesphere/sites/site-1/arming/set', JSON.stringify({ action: 'DISARM', code: '1357', source: 'homeassistant' }), { qos: 1 });
     await up.until(() => up.last('safesphere/sites/site-1/arming/state') === 'disarmed', 'disarmed');
+    // The audited change goes upstream through the bridge as a site event (QoS 1).
+    const isDisarm = (m: { topic: string; payload: string }) => m.topic === 'safesphere/sites/site-1/events/arming' && JSON.parse(m.payload).data.mode === 'disarmed';
+    await up.until(() => up.seen.some(isDisarm), 'the arming event upstream');
+    const ev = JSON.parse(up.seen.find(isDisarm)!.payload);
+    expect(ev).toMatchObject({ site_id: 'site-1', kind: 'arming', data: { previous: 'armed_away', by: 'upstream:homeassistant', via: 'homeassistant' } });
+    expect(ev.idempotency_key).toBe(`site-1:site-event:${ev.seq}`);
   });
 
   it('removes the entities of cameras, zones and sirens that left the config with empty retained configs', async () => {
