@@ -58,6 +58,10 @@ export const ERRORS = {
   // Identity and integrity (issue 21).
   CAMERA_NOT_ALLOWED: define('CAMERA_NOT_ALLOWED', 403, 'This credential may not report for this camera'),
   DUPLICATE_KEY: define('DUPLICATE_KEY', 400, 'The JSON body repeats a key'),
+  // Arming (src/arming/).
+  INVALID_ARMING: define('INVALID_ARMING', 422, 'The arming change is invalid'),
+  ARMING_PIN_WRONG: define('ARMING_PIN_WRONG', 403, 'Disarming needs the correct PIN'),
+  ARMING_PIN_LOCKED: define('ARMING_PIN_LOCKED', 429, 'Too many wrong PINs; PINs are refused for a while'),
 } as const;
 
 export class GatewayError extends Error {

@@ -2,6 +2,7 @@
 // order (a failed start stops the ones already started) and stopped in reverse, every stop
 // step under the shutdown deadline. Signals live in src/bin/.
 import { readFileSync } from 'node:fs';
+import * as arming from './arming/module.js';
 import * as automation from './automation/module.js';
 import * as ai from './ai/module.js';
 import type { GatewayConfig } from './config/schema.js';
@@ -54,6 +55,7 @@ const modules = (options: GatewayOptions): ModuleFactory[] => [
   onvif.create,
   operations.create,
   navigation.create, // pushes the routes operations computes; after mqtt, which retains them
+  arming.create, // after the broker and operations; gives the pipeline's policy its mode when built
   automation.create, // after the broker its flows connect to
   ai.create,
   incidents.create, // its incident view reads operations, evidence and AI

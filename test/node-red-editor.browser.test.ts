@@ -48,7 +48,7 @@ describe('the Node-RED editor in Chromium', () => {
     await page.locator('#node-dialog-login-username').waitFor({ timeout: 20_000 });
     await login(page, editorUrl, password);
 
-    for (const type of ['safesphere action', 'safesphere action result', 'safesphere incident', 'safesphere publish']) {
+    for (const type of ['safesphere action', 'safesphere action result', 'safesphere incident', 'safesphere publish', 'safesphere arming']) {
       await page.locator(`.red-ui-palette-node[data-palette-type="${type}"]`).waitFor({ state: 'attached', timeout: 10_000 });
     }
     const category = page.locator('#red-ui-palette-container-SafeSphere, #red-ui-palette-container-safesphere');

@@ -38,6 +38,10 @@ export class Receiver extends EventEmitter {
   /** Consulted for every request; return null to answer normally. */
   fault: (req: { path: string; key: string; body: any; n: number }) => Fault = () => null;
   requireToken: string | null = null;
+  /** POST /sites/<site_id>/heartbeat bodies (the gateway's documented heartbeat), kept apart from reports. */
+  readonly heartbeats: { site: string; body: any; at: number }[] = [];
+  /** POST /sites/<site_id>/events bodies (arming changes), with their idempotency keys. */
+  readonly siteEvents: { site: string; key: string; body: any }[] = [];
   private server: http.Server | null = null;
   private readonly sockets = new Set<Socket>();
   port = 0;
@@ -101,6 +105,22 @@ export class Receiver extends EventEmitter {
     req.on('end', () => {
       const raw = Buffer.concat(chunks);
       const path = req.url ?? '';
+      const site = /^\/sites\/([^/]+)\/(heartbeat|events)$/.exec(path);
+      if (site && req.method === 'POST') {
+        // Site-level endpoints: not counted in `attempts`, so the report fault patterns stay as they were.
+        let parsed: any;
+        try {
+          parsed = JSON.parse(raw.toString('utf8'));
+        } catch {
+          res.writeHead(400).end('{"detail":"bad json"}');
+          return;
+        }
+        if (site[2] === 'heartbeat') this.heartbeats.push({ site: decodeURIComponent(site[1]!), body: parsed, at: Date.now() });
+        else this.siteEvents.push({ site: decodeURIComponent(site[1]!), key: String(req.headers['idempotency-key'] ?? ''), body: parsed });
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"success":true}');
+        this.emit('site', site[2]);
+        return;
+      }
       const n = ++this.attempts;
       let body: any = null;
       let key = String(req.headers['idempotency-key'] ?? '');

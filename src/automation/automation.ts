@@ -10,7 +10,7 @@ import { ActionStore } from './action-store.js';
 import { DeviceMap, type Zone } from './devices.js';
 import { NodeRedHost } from './node-red-host.js';
 import { ActionTracker, type RouteProvider } from './tracker.js';
-import type { AutomationBridge, BrokerAccess, PublishOptions } from './types.js';
+import type { ArmingControl, AutomationBridge, BrokerAccess, PublishOptions } from './types.js';
 
 /** Topics a flow may not publish to through the bridge: wildcards, and broker internals. */
 function checkPublishTopic(topic: string): void {
@@ -24,6 +24,8 @@ export interface AutomationOptions {
   routeProvider?: RouteProvider;
   /** Builds the editor's server (HTTPS when tls.nodered is on). */
   editorServer?: ConstructorParameters<typeof NodeRedHost>[6];
+  /** The arming mode for the safesphere arming node. */
+  arming?: ArmingControl;
 }
 
 export class Automation {
@@ -56,6 +58,7 @@ export class Automation {
           retain: options.retain ?? false,
         });
       },
+      ...(options.arming ? { arming: options.arming } : {}),
     };
     this.nodeRed = new NodeRedHost(
       config.nodered,

@@ -20,6 +20,7 @@ export function create(ctx: ModuleContext): Module {
   const broker = ctx.use('broker');
   const tls = ctx.use('tls');
   const operations = ctx.find('operations');
+  const arming = ctx.find('arming');
   const automation = new Automation(
     config,
     config.zones,
@@ -35,6 +36,19 @@ export function create(ctx: ModuleContext): Module {
     {
       // A CRITICAL safe_route action carries the safe route out of the incident's zone.
       ...(operations ? { routeProvider: (zones: readonly string[]) => operations.routeForZones(zones) } : {}),
+      // The safesphere arming node sets and follows the arming mode.
+      ...(arming
+        ? {
+            arming: {
+              mode: () => arming.mode,
+              set: async (mode: unknown, by: string) => {
+                const change = await arming.set(mode, { by, via: 'node-red' });
+                return { changed: change !== null, mode: arming.mode, change: change as Record<string, unknown> | null };
+              },
+              onChange: (listener: (change: Record<string, unknown>) => void) => arming.onChange((c) => listener({ ...c })),
+            },
+          }
+        : {}),
       // The editor over HTTPS, reloaded with the other TLS listeners.
       ...(config.tls.nodered
         ? {

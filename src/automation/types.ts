@@ -77,6 +77,15 @@ export interface PublishOptions {
   retain?: boolean;
 }
 
+/** The arming mode, for the safesphere arming node (src/arming/); absent when arming is not built. */
+export interface ArmingControl {
+  mode(): string;
+  /** Sets the mode (audited with `by`, via node-red); rejects with a coded error for an unknown mode. */
+  set(mode: unknown, by: string): Promise<{ changed: boolean; mode: string; change: Record<string, unknown> | null }>;
+  /** Every audited change; returns the unsubscribe. */
+  onChange(listener: (change: Record<string, unknown>) => void): () => void;
+}
+
 /** The gateway side of the SafeSphere nodes. */
 export interface AutomationBridge {
   registerActionNode(handle: ActionNodeHandle): () => void;
@@ -87,6 +96,7 @@ export interface AutomationBridge {
    * command published during a redeploy or before a client connects is never dropped.
    */
   publish(topic: string, payload: Buffer | string, options?: PublishOptions): Promise<void>;
+  arming?: ArmingControl;
 }
 
 /** What the automation stage needs from the embedded broker. */

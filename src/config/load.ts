@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import type { TSchema } from '@sinclair/typebox';
+import { armingProblems } from './arming.js';
 import { ConfigSchema, type GatewayConfig } from './schema.js';
 
 export const ENV_PREFIX = 'SAFESPHERE_';
@@ -137,6 +138,9 @@ export function loadConfig(options: LoadOptions = {}): GatewayConfig {
   const candidate = structuredClone(merged);
   if (!validateConfig(candidate)) {
     for (const e of validateConfig.errors ?? []) problems.push(formatAjvError(e));
+  } else {
+    // What the schema cannot express (time zones, overlapping slots, a mode keeping an unplanned action).
+    problems.push(...armingProblems(candidate as GatewayConfig));
   }
   if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
   return candidate as GatewayConfig;

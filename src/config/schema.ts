@@ -64,6 +64,32 @@ const LevelPolicy = (status: string, actions: ActionSpec[], weaponActions: Actio
     description,
   );
 
+/** Arming modes, with Home Assistant's alarm_control_panel names (src/arming/). */
+export const ARMING_MODES = ['disarmed', 'armed_home', 'armed_away', 'armed_night', 'armed_vacation'] as const;
+export type ArmingMode = (typeof ARMING_MODES)[number];
+export const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+
+const armingModeSchema = (defaultMode: ArmingMode, description: string) =>
+  Type.Unsafe<ArmingMode>({ type: 'string', enum: [...ARMING_MODES], default: defaultMode, description });
+
+/** Per level, the action types a mode keeps from the policy's plan ("*": all of them). */
+const ModePolicy = (defaults: Record<ThreatLevel, string[]>, description: string) =>
+  obj(
+    Object.fromEntries(
+      LEVELS.map((level) => [
+        level,
+        Type.Array(Type.String({ pattern: '^(\\*|[a-z][a-z0-9_]{0,63})$' }), {
+          maxItems: 64,
+          default: defaults[level],
+          description: `Action types kept for a ${level} report in this mode ("*": every action the policy plans at ${level}).`,
+        }),
+      ]),
+    ) as Record<ThreatLevel, ReturnType<typeof Type.Array<ReturnType<typeof Type.String>>>>,
+    description,
+  );
+const ALL_ACTIONS: Record<ThreatLevel, string[]> = { LOW: ['*'], MEDIUM: ['*'], HIGH: ['*'], CRITICAL: ['*'] };
+const HH_MM = '^(([01]\\d|2[0-3]):[0-5]\\d|24:00)$';
+
 export const ConfigSchema = Type.Object(
   {
     site_id: Type.String({
@@ -119,13 +145,14 @@ export const ConfigSchema = Type.Object(
                 pattern: '^\\$2[aby]\\$\\d{2}\\$.{53}$',
                 description: 'bcrypt hash of the password (safesphere-edge --hash-password).',
               }),
-              role: Type.Unsafe<'camera' | 'siren' | 'recorder' | 'admin' | 'signage'>({
+              role: Type.Unsafe<'camera' | 'siren' | 'recorder' | 'keypad' | 'signage' | 'admin'>({
                 type: 'string',
-                enum: ['camera', 'siren', 'recorder', 'admin', 'signage'],
+                enum: ['camera', 'siren', 'recorder', 'keypad', 'signage', 'admin'],
                 description:
                   'camera: publish only to safesphere/cameras/<id>/#, subscribe only to its own topics; siren/recorder: subscribe only to ' +
-                  'safesphere/<sirens|recorders>/<id>/set, publish only to safesphere/<sirens|recorders>/<id>/state; admin: every topic; ' +
-                  'signage: subscribe only to safesphere/routes/# and safesphere/gateway/status, publish nothing.',
+                  'safesphere/<sirens|recorders>/<id>/set, publish only to safesphere/<sirens|recorders>/<id>/state; keypad: publish only to ' +
+                  'safesphere/gateway/arming/set, subscribe only to safesphere/gateway/arming/# and safesphere/gateway/status; ' +
+                  'signage: subscribe only to safesphere/routes/# and safesphere/gateway/status, publish nothing; admin: every topic.',
               }),
               id: Type.String({ pattern: '^[A-Za-z0-9_.:-]*$', maxLength: 64, default: '', description: 'Camera or device id. Empty: the username.' }),
               cameras: Type.Array(Type.String({ pattern: ID_PATTERN, minLength: 1, maxLength: 64 }), {
@@ -661,6 +688,12 @@ export const ConfigSchema = Type.Object(
               default: 16,
               description: 'Requests in flight at once. Each camera\'s entries of one level are still sent one after another, in order.',
             }),
+            heartbeat_s: Type.Integer({
+              minimum: 5,
+              maximum: 86400,
+              default: 60,
+              description: 'POST <url>/sites/<site_id>/heartbeat (the health summary) this often; arming changes go to <url>/sites/<site_id>/events.',
+            }),
           },
           'HTTP push to a SafeSphere backend (POST /threats/report with site_id, scores, actions, labels).',
         ),
@@ -682,6 +715,14 @@ export const ConfigSchema = Type.Object(
             key_file: Type.String({ default: '', description: 'Client key (PEM) for mutual TLS.' }),
             reject_unauthorized: Type.Boolean({ default: true, description: 'Verify the broker\'s TLS certificate.' }),
             keepalive_s: Type.Integer({ minimum: 5, maximum: 3600, default: 30, description: 'MQTT keep-alive.' }),
+            heartbeat_s: Type.Integer({
+              minimum: 5,
+              maximum: 86400,
+              default: 60,
+              description:
+                'A retained heartbeat (health summary) goes to <topic_prefix>/sites/<site_id>/heartbeat this often while connected; ' +
+                '<topic_prefix>/sites/<site_id>/status is the session\'s retained last will (offline) and online after each connect.',
+            }),
           },
           'MQTT bridge to a cloud broker: QoS 1, persistent session (clean=false, fixed client id); delivered on PUBACK.',
         ),
@@ -1024,6 +1065,104 @@ export const ConfigSchema = Type.Object(
         message_limit: Type.Integer({ minimum: 1, maximum: 1000, default: 32, description: 'MessageLimit of each PullMessages.' }),
       },
       'ONVIF analytics events as a report source (src/onvif/, the onvif npm package): tampering, intrusion, line crossing, motion.',
+    ),
+    arming: obj(
+      {
+        initial_mode: armingModeSchema('armed_away', 'Mode on the first start (nothing stored yet) when no schedule is enabled.'),
+        pin_hash: Type.String({
+          default: '',
+          pattern: '^(|\\$2[aby]\\$\\d{2}\\$.{53})$',
+          description:
+            'bcrypt hash of the PIN (safesphere-edge --hash-password) required to disarm over MQTT or Home Assistant. ' +
+            'Empty: no PIN. The HTTP API and the dashboard use the operator token instead.',
+        }),
+        pin_max_failures: Type.Integer({
+          minimum: 1,
+          maximum: 100,
+          default: 5,
+          description: 'Wrong PINs in a row before every PIN is refused for pin_lockout_s (a correct PIN resets the count).',
+        }),
+        pin_lockout_s: Type.Integer({ minimum: 1, maximum: 86400, default: 300, description: 'How long PINs are refused after pin_max_failures wrong ones.' }),
+        modes: obj(
+          {
+            disarmed: ModePolicy(
+              {
+                LOW: [],
+                MEDIUM: ['start_recording', 'alert_user'],
+                HIGH: ['start_recording', 'notify_emergency_contacts'],
+                CRITICAL: ['police_dispatch', 'continuous_recording', 'live_location', 'safe_route', 'notify_all_contacts'],
+              },
+              'disarmed (site open, people walking past cameras): record and alert the desk; no siren. The safety floor still applies.',
+            ),
+            armed_home: ModePolicy(ALL_ACTIONS, 'armed_home: the policy\'s full plan.'),
+            armed_away: ModePolicy(ALL_ACTIONS, 'armed_away: the policy\'s full plan.'),
+            armed_night: ModePolicy(ALL_ACTIONS, 'armed_night: the policy\'s full plan.'),
+            armed_vacation: ModePolicy(ALL_ACTIONS, 'armed_vacation: the policy\'s full plan.'),
+          },
+          'Which of the policy\'s actions each mode keeps. The safety floor overrides every mode: a report naming a firearm, and any ' +
+            'CRITICAL report with a weapon, runs its level\'s full plan (an armed CRITICAL: every CRITICAL action and weapon action).',
+        ),
+        schedule: obj(
+          {
+            enabled: Type.Boolean({ default: false, description: 'Follow the weekly schedule. A manual change holds until the schedule\'s next boundary.' }),
+            time_zone: Type.String({ default: 'UTC', maxLength: 64, description: 'IANA time zone of the schedule\'s times and holidays, e.g. Europe/Berlin.' }),
+            default_mode: armingModeSchema('armed_away', 'Mode outside every weekly slot.'),
+            weekly: Type.Array(
+              Type.Object(
+                {
+                  days: Type.Array(Type.Unsafe<(typeof WEEKDAYS)[number]>({ type: 'string', enum: [...WEEKDAYS] }), {
+                    minItems: 1,
+                    maxItems: 7,
+                    description: 'Days the slot starts on: mon, tue, wed, thu, fri, sat, sun.',
+                  }),
+                  from: Type.String({ pattern: HH_MM, description: 'Local start time, HH:MM.' }),
+                  to: Type.String({ pattern: HH_MM, description: 'Local end time, HH:MM (24:00: midnight; earlier than from: the next day).' }),
+                  mode: armingModeSchema('disarmed', 'Mode during the slot.'),
+                },
+                { additionalProperties: false },
+              ),
+              { default: [], maxItems: 256, description: 'Weekly slots; they must not overlap.' },
+            ),
+            holidays: Type.Array(Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$' }), {
+              default: [],
+              maxItems: 1000,
+              description: 'Dates (YYYY-MM-DD, local) on which holiday_mode holds all day instead of the weekly slots.',
+            }),
+            holiday_mode: armingModeSchema('armed_away', 'Mode on holidays.'),
+          },
+          'Optional weekly arming schedule with holidays, in a configured time zone.',
+        ),
+      },
+      'Arming modes (Home Assistant\'s names): set over HTTP (operator), MQTT safesphere/gateway/arming/set (admin or keypad), the ' +
+        'dashboard, the safesphere arming node, or the schedule. Every change is audited, in the live feed, and synced upstream.',
+    ),
+    homeassistant: obj(
+      {
+        enabled: Type.Boolean({ default: false, description: 'Publish Home Assistant MQTT discovery and entity states on the embedded broker.' }),
+        discovery_prefix: Type.String({
+          default: 'homeassistant',
+          minLength: 1,
+          maxLength: 128,
+          pattern: '^[^#+]+$',
+          description: 'Home Assistant\'s discovery prefix; its birth message on <prefix>/status triggers a re-send.',
+        }),
+        upstream: Type.Boolean({
+          default: false,
+          description: 'Also publish discovery and states on the upstream broker (upstream.mqtt), states under <topic_prefix>/sites/<site_id>/.',
+        }),
+        cameras: Type.Array(Type.String({ pattern: ID_PATTERN, minLength: 1, maxLength: 64 }), {
+          default: [],
+          maxItems: 1024,
+          description: 'Cameras that get entities besides those in zones and the camera accounts of mqtt.accounts.',
+        }),
+        refresh_s: Type.Integer({
+          minimum: 1,
+          maximum: 3600,
+          default: 10,
+          description: 'How often open incidents and zone threats are re-read (acknowledgements, the active window running out).',
+        }),
+      },
+      'Home Assistant MQTT discovery: one device with an alarm panel, per-camera event and sensor, per-zone threat, sirens, an acknowledge button.',
     ),
     policy: obj(
       {

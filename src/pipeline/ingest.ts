@@ -143,7 +143,7 @@ export class IngestPipeline {
   private draft(p: Pending, score: Score): IncidentDraft {
     const { report, cameraId, source, sourceKey, sourceRef, contentHash, receivedAt } = p.report;
     const weaponDetected = report.weapon_detected ?? false;
-    const plan = this.policy.plan(score.level, weaponDetected);
+    const plan = this.policy.plan(score.level, weaponDetected, report.weapon_types ?? []);
     return {
       incidentId: report.incident_id,
       timestamp: report.timestamp,

@@ -11,7 +11,7 @@ declare module '../module.js' {
     pipeline: IngestPipeline;
     /** The one validator every transport uses. */
     validator: ReportValidator;
-    /** Level (and weapon) → the actions to plan. */
+    /** Level (and weapon) → the actions to plan; the arming module gives it the mode. */
     policy: ActionPolicy;
   }
 }
@@ -21,7 +21,7 @@ export const pipelineModule =
   (ctx: ModuleContext): Module => {
     const { config } = ctx;
     const validator = new ReportValidator(config.report);
-    const policy = new ActionPolicy(config.policy);
+    const policy = new ActionPolicy(config.policy, config.arming.modes);
     const metrics = ctx.find('metrics');
     const scorer = ctx.use('scorer');
     const pipeline = new IngestPipeline(

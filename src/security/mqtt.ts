@@ -10,6 +10,8 @@
 //   recorder the same under safesphere/recorders/<id>/
 //   signage  subscribe only to safesphere/routes/# (the retained safe routes) and
 //            safesphere/gateway/status; publish nothing
+//   keypad   publish only safesphere/gateway/arming/set; subscribe only to safesphere/gateway/arming/#
+//            and safesphere/gateway/status (an arming keypad or panel, src/arming/)
 //   admin    every topic (but $SYS)
 // A last will is checked by the same publish rule (aedes asks authorizePublish for it).
 // Client ids: the gateway's own prefix, control characters, and an empty id with clean
@@ -91,6 +93,8 @@ export function publishTopics(identity: MqttIdentity): string[] | 'all' {
       return [`safesphere/recorders/${identity.id}/state`];
     case 'signage':
       return [];
+    case 'keypad':
+      return ['safesphere/gateway/arming/set'];
     case 'admin':
       return 'all';
   }
@@ -107,6 +111,8 @@ export function subscribeTopics(identity: MqttIdentity): string[] | 'all' {
       return [`safesphere/recorders/${identity.id}/set`];
     case 'signage':
       return ['safesphere/routes/#', 'safesphere/gateway/status'];
+    case 'keypad':
+      return ['safesphere/gateway/arming/#', 'safesphere/gateway/status'];
     case 'admin':
       return 'all';
   }

@@ -580,6 +580,35 @@ export const MIGRATIONS: Migration[] = [
       CREATE TABLE seq_floor (name TEXT PRIMARY KEY, seq INTEGER NOT NULL);
       -- /health's write probe: one page rewritten when no commit happened for a while.
       CREATE TABLE store_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at_ms INTEGER NOT NULL, pad BLOB NOT NULL);
+      `,
+  },
+  {
+    // src/arming/ (src/store/arming.ts): the arming mode, its audit log, and site-level events for upstream.
+    version: 10,
+    name: 'arming state, site events (arming audit, synced upstream), Home Assistant discovery topics',
+    sql: `
+      CREATE TABLE arming_state (
+        id                INTEGER PRIMARY KEY CHECK (id = 1),
+        mode              TEXT    NOT NULL,
+        source            TEXT    NOT NULL,     -- manual, schedule, initial
+        override_until_ms INTEGER,              -- a manual change under a schedule holds until then
+        event_seq         INTEGER,              -- the site_events row of the last change
+        updated_at        TEXT    NOT NULL
+      );
+      -- Site-level changes (not tied to an incident, so not in the outbox): the arming audit log.
+      -- pending_mask: the push transports (outbox bits 1 HTTP, 2 MQTT) still to take it.
+      CREATE TABLE site_events (
+        seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind         TEXT    NOT NULL,
+        data         TEXT    NOT NULL,          -- JSON
+        at           TEXT    NOT NULL,
+        pending_mask INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE INDEX site_events_pending_http ON site_events (seq) WHERE pending_mask & 1;
+      CREATE INDEX site_events_pending_mqtt ON site_events (seq) WHERE pending_mask & 2;
+      CREATE INDEX site_events_kind ON site_events (kind, seq);
+      -- Discovery config topics last published, per broker, so entities that left the config are removed after a restart.
+      CREATE TABLE ha_discovery (target TEXT NOT NULL, topic TEXT NOT NULL, PRIMARY KEY (target, topic)) WITHOUT ROWID;
     `,
   },
 ];

@@ -18,7 +18,7 @@ export interface IncidentStatus {
 
 export interface FeedRow {
   seq: number;
-  kind: 'incident' | 'action' | 'label' | 'status';
+  kind: 'incident' | 'action' | 'label' | 'status' | 'arming';
   incident_id: string;
   level: ThreatLevel | null;
   camera_id: string | null;

@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from '../logger.js';
 import { ActionRepository } from './actions.js';
+import { ArmingRepository } from './arming.js';
 import { AnnotationRepository } from './annotations.js';
 import { IncidentRepository } from './incidents.js';
 import { HighWaterRepository } from './high-water.js';
@@ -100,6 +101,8 @@ export class Store {
    * only a commit that succeeds clears a failed commit.
    */
   readonly writes = { okAt: 0, failedAt: 0, probeOkAt: 0, probeFailedAt: 0, error: null as string | null };
+  /** The arming mode, its audit log (site events for upstream), Home Assistant's reads. */
+  readonly arming = new ArmingRepository(this.outbox);
 
   private readonly repositories: readonly Repository<unknown>[] = [
     this.syncState,
@@ -112,6 +115,7 @@ export class Store {
     this.operations,
     this.retention,
     this.highWater,
+    this.arming,
   ];
 
   constructor(

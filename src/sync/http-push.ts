@@ -151,6 +151,19 @@ export class HttpPushTransport implements PushTransport {
     }
   }
 
+  /** One JSON POST to `path` under the base URL (site heartbeats and events, src/sync/site.ts). */
+  async postJson(path: string, body: unknown, headers: http.OutgoingHttpHeaders, signal: AbortSignal): Promise<SendOutcome> {
+    const token = this.options.token();
+    const bytes = Buffer.from(JSON.stringify(body));
+    try {
+      await this.bucket.take(bytes.length, signal);
+      const res = await this.request(path, { ...headers, ...(token ? { authorization: `Bearer ${token}` } : {}), 'content-type': 'application/json' }, bytes, signal);
+      return classifyStatus(res.status, res.headers, res.body);
+    } catch (err) {
+      return { kind: 'retry', error: (err as Error).message };
+    }
+  }
+
   /** The seed's multipart upload; returns an outcome only when it ends the entry's delivery. */
   private async sendSnapshot(p: PreparedEntry, headers: http.OutgoingHttpHeaders, signal: AbortSignal): Promise<SendOutcome | null> {
     const change = (p.doc!.change ?? {}) as { path?: unknown; evicted?: unknown };

@@ -12,7 +12,7 @@ declare module '../module.js' {
 
 export function create(ctx: ModuleContext): Module {
   // The pull API is on while a token has the sync role (src/security/access.ts owns them all).
-  const sync = new SyncService(ctx.config, ctx.store, ctx.logger('sync'), ctx.access);
+  const sync = new SyncService(ctx.config, ctx.store, ctx.logger('sync'), ctx.access, { health: ctx.health, version: ctx.version });
   ctx.provide('sync', sync);
   let off: (() => void) | null = null;
   return {

@@ -27,15 +27,41 @@ export interface MqttBridgeOptions {
   reconnectMs: number;
 }
 
+/** <prefix>/sites/<site_id>: where the bridge's site-level topics live (status, heartbeat, events). */
+export const siteBase = (prefix: string, siteId: string): string => `${prefix ? `${prefix.replace(/\/+$/, '')}/` : ''}sites/${siteId}`;
+
+/** What other components may do on the bridge's one connection (Home Assistant discovery upstream). */
+export interface UpstreamMqtt {
+  readonly connected: boolean;
+  /** <prefix>/sites/<site_id> */
+  readonly siteBase: string;
+  /** Retained online/offline: the session's last will. */
+  readonly statusTopic: string;
+  publish(topic: string, payload: string | Buffer, options: { qos: 0 | 1; retain: boolean }): Promise<void>;
+  subscribe(filter: string, handler: (topic: string, payload: Buffer) => void): () => void;
+  /** Called after every (re)connect, once `online` is published. */
+  onConnect(listener: () => void): () => void;
+}
+
 export const bridgeTopic = (prefix: string, siteId: string, incidentId: string): string =>
   `${prefix ? `${prefix.replace(/\/+$/, '')}/` : ''}sites/${siteId}/incidents/${incidentId}`;
 
-export class MqttBridgeTransport implements PushTransport {
+export class MqttBridgeTransport implements PushTransport, UpstreamMqtt {
   readonly name = 'mqtt' as const;
   readonly bit = CONSUMER.mqtt;
   private client: MqttClient | null = null;
   private readyWaiters = new Set<() => void>();
+  private readonly connectListeners = new Set<() => void>();
+  private readonly handlers = new Set<{ filter: string; handler: (topic: string, payload: Buffer) => void }>();
   lastError: string | null = null;
+
+  get siteBase(): string {
+    return siteBase(this.options.topicPrefix, this.options.siteId);
+  }
+
+  get statusTopic(): string {
+    return `${this.siteBase}/status`;
+  }
 
   constructor(
     private readonly options: MqttBridgeOptions,
@@ -59,6 +85,8 @@ export class MqttBridgeTransport implements PushTransport {
       rejectUnauthorized: o.rejectUnauthorized,
       // The broker may be away at start: never fail the gateway's start for it.
       manualConnect: false,
+      // A dead gateway must not look like a quiet site: the broker says so for us.
+      will: { topic: this.statusTopic, payload: Buffer.from('offline'), qos: 1, retain: true },
     };
     if (o.username) opts.username = o.username;
     const password = o.password();
@@ -72,6 +100,19 @@ export class MqttBridgeTransport implements PushTransport {
       this.log.info({ url: o.url, clientId: o.clientId, sessionPresent: ack.sessionPresent }, 'upstream MQTT bridge connected');
       for (const wake of this.readyWaiters) wake();
       this.readyWaiters.clear();
+      client.publish(this.statusTopic, 'online', { qos: 1, retain: true }, (err) => {
+        if (err) this.log.warn({ err: err.message }, 'publishing the upstream online status failed');
+      });
+      for (const l of this.connectListeners) {
+        try {
+          l();
+        } catch (err) {
+          this.log.error({ err }, 'upstream connect listener failed');
+        }
+      }
+    });
+    client.on('message', (topic, payload) => {
+      for (const h of this.handlers) if (topicMatches(h.filter, topic)) h.handler(topic, payload);
     });
     client.on('error', (err) => {
       this.lastError = err.message;
@@ -87,6 +128,13 @@ export class MqttBridgeTransport implements PushTransport {
     this.client = null;
     for (const wake of this.readyWaiters) wake();
     this.readyWaiters.clear();
+    // A graceful stop says so itself (the broker drops the last will on a clean DISCONNECT).
+    if (client.connected) {
+      await Promise.race([
+        new Promise<void>((resolve) => client.publish(this.statusTopic, 'offline', { qos: 1, retain: true }, () => resolve())),
+        new Promise<void>((resolve) => setTimeout(resolve, Math.min(graceMs, 1000)).unref()),
+      ]);
+    }
     // A graceful end waits for in-flight publishes; after the grace, force it.
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => client.end(true, {}, () => resolve()), graceMs);
@@ -95,6 +143,29 @@ export class MqttBridgeTransport implements PushTransport {
         resolve();
       });
     });
+  }
+
+  publish(topic: string, payload: string | Buffer, options: { qos: 0 | 1; retain: boolean }): Promise<void> {
+    const client = this.client;
+    if (!client || !client.connected) return Promise.reject(new Error(this.lastError ?? 'upstream MQTT bridge is not connected'));
+    return new Promise((resolve, reject) => client.publish(topic, payload, options, (err) => (err ? reject(err) : resolve())));
+  }
+
+  subscribe(filter: string, handler: (topic: string, payload: Buffer) => void): () => void {
+    const entry = { filter, handler };
+    this.handlers.add(entry);
+    this.client?.subscribe(filter, { qos: 1 }, (err) => {
+      if (err) this.log.warn({ err: err.message, filter }, 'upstream subscribe failed');
+    });
+    return () => {
+      this.handlers.delete(entry);
+      if ([...this.handlers].every((h) => h.filter !== filter)) this.client?.unsubscribe(filter);
+    };
+  }
+
+  onConnect(listener: () => void): () => void {
+    this.connectListeners.add(listener);
+    return () => this.connectListeners.delete(listener);
   }
 
   ready(signal: AbortSignal): Promise<void> {
@@ -141,4 +212,16 @@ export class MqttBridgeTransport implements PushTransport {
     }
     return Promise.all(outcomes);
   }
+}
+
+/** MQTT topic filter matching (+ one level, # the rest). */
+export function topicMatches(filter: string, topic: string): boolean {
+  const f = filter.split('/');
+  const t = topic.split('/');
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === '#') return true;
+    if (i >= t.length) return false;
+    if (f[i] !== '+' && f[i] !== t[i]) return false;
+  }
+  return f.length === t.length;
 }

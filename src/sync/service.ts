@@ -16,11 +16,16 @@ import { MqttBridgeTransport } from './mqtt-bridge.js';
 import { CONSUMER, type Backlog, type OutboxRepository, type PoisonedEntry, type PushTransportName } from '../store/outbox.js';
 import { Retention, type RetentionReport } from './retention.js';
 import { ByteBucket } from './timing.js';
+import type { HealthRegistry } from '../health.js';
+import { httpSiteSender, mqttSiteSender, SiteSync, type Heartbeat, type SiteSender, type SiteSyncStats } from './site.js';
+import type { UpstreamMqtt } from './mqtt-bridge.js';
 
 export const MAX_PULL_LIMIT = 1000;
 
 export interface TransportStatus extends TransportStats {
   enabled: true;
+  /** Heartbeats and site events (src/sync/site.ts). */
+  site?: SiteSyncStats;
   connected: boolean;
   backlog: Backlog['per_level'] & { total: number };
   oldest_undelivered_age_s: number | null;
@@ -60,6 +65,9 @@ export class SyncService {
   private retentionTimer: NodeJS.Timeout | null = null;
   private retentionRun: Promise<unknown> | null = null;
   private statusCache: { at: number; value: SyncStatus } | null = null;
+  private readonly sites = new Map<PushTransportName, SiteSync>();
+  private bridge: MqttBridgeTransport | null = null;
+  private readonly startedAt = Date.now();
   /** Consumers every new outbox entry waits for. */
   readonly consumers: number;
 
@@ -68,6 +76,8 @@ export class SyncService {
     private readonly store: Store,
     private readonly log: Logger,
     private readonly access: Pick<AccessControl, 'hasRoleToken'>,
+    /** For the upstream heartbeat's health summary (every module's /health entries) and version. */
+    private readonly site: { health?: HealthRegistry; version?: string } = {},
   ) {
     const up = config.upstream;
     let push = 0;
@@ -139,6 +149,7 @@ export class SyncService {
         log.child({ component: 'sync-http' }),
       );
       this.drainers.set('http', new Drainer(t, queue, this.documents, drainerOptions, log.child({ component: 'sync-http' })));
+      this.sites.set('http', new SiteSync(httpSiteSender(t, config.site_id), this.store, up.http.heartbeat_s * 1000, (s) => this.heartbeat(s), log.child({ component: 'sync-http' })));
     }
     if (up.mqtt.enabled) {
       const t = new MqttBridgeTransport(
@@ -160,14 +171,29 @@ export class SyncService {
         log.child({ component: 'sync-mqtt' }),
       );
       this.drainers.set('mqtt', new Drainer(t, queue, this.documents, drainerOptions, log.child({ component: 'sync-mqtt' })));
+      const site = new SiteSync(mqttSiteSender(t, config.site_id), this.store, up.mqtt.heartbeat_s * 1000, (s) => this.heartbeat(s), log.child({ component: 'sync-mqtt' }));
+      this.sites.set('mqtt', site);
+      // On every connect: online (the bridge publishes it), then a heartbeat and what waited.
+      t.onConnect(() => site.wake(true));
+      this.bridge = t;
     }
     for (const d of this.drainers.values()) {
       await d.transport.start();
       d.start();
     }
-    this.unsubscribe = this.store.outbox.onEnqueue(() => {
+    const released = this.store.arming.releaseExcept(this.consumers & (CONSUMER.http | CONSUMER.mqtt));
+    if (released > 0) log.info({ released }, 'site events released from push transports that are no longer enabled');
+    for (const s of this.sites.values()) s.start();
+    const offEnqueue = this.store.outbox.onEnqueue(() => {
       for (const d of this.drainers.values()) d.wake();
     });
+    const offSite = this.store.arming.onChange(() => {
+      for (const s of this.sites.values()) s.wake();
+    });
+    this.unsubscribe = () => {
+      offEnqueue();
+      offSite();
+    };
 
     const r = config.retention;
     if (r.max_age_days > 0 || r.max_db_mb > 0 || r.max_snapshot_mb > 0) {
@@ -190,8 +216,11 @@ export class SyncService {
     this.retentionTimer = null;
     this.unsubscribe?.();
     this.unsubscribe = null;
+    await Promise.all([...this.sites.values()].map((s) => s.stop()));
+    this.sites.clear();
     await Promise.all([...this.drainers.values()].map((d) => d.stop(this.config.upstream.stop_grace_ms)));
     this.drainers.clear();
+    this.bridge = null;
     await this.retentionRun;
     this.queue = null;
   }
@@ -217,6 +246,42 @@ export class SyncService {
 
   drainer(name: PushTransportName): Drainer | undefined {
     return this.drainers.get(name);
+  }
+
+  /** The MQTT bridge's connection for other components (Home Assistant upstream), or null without it. */
+  upstreamMqtt(): UpstreamMqtt | null {
+    return this.bridge;
+  }
+
+  siteSync(name: PushTransportName): SiteSync | undefined {
+    return this.sites.get(name);
+  }
+
+  /**
+   * The heartbeat both push transports send: the components' states, this transport's backlog
+   * and oldest undelivered entry, the arming mode and the model version (from /health's entries).
+   */
+  heartbeat(sender: Pick<SiteSender, 'bit' | 'name'>): Heartbeat {
+    const now = Date.now();
+    const snapshot = this.site.health?.snapshot() ?? { status: 'healthy' as const, components: {} };
+    const components = Object.fromEntries(Object.entries(snapshot.components).map(([k, v]) => [k, v.status]));
+    const b = this.queue ? this.queue.backlog(sender.bit) : { total: 0, per_level: { CRITICAL: 0, HIGH: 0, MEDIUM: 0, LOW: 0 }, oldest_ms: null };
+    const model = snapshot.components.model;
+    const arming = snapshot.components.arming;
+    return {
+      site_id: this.config.site_id,
+      status: 'online',
+      at: new Date(now).toISOString(),
+      transport: sender.name,
+      version: this.site.version ?? null,
+      uptime_s: Math.round((now - this.startedAt) / 1000),
+      health: snapshot.status,
+      components,
+      backlog: { ...b.per_level, total: b.total },
+      oldest_undelivered_age_s: b.oldest_ms === null ? null : Math.max(0, Math.round((now - b.oldest_ms) / 1000)),
+      arming_mode: typeof arming?.mode === 'string' ? arming.mode : null,
+      model_version: typeof model?.version === 'string' ? model.version : null,
+    };
   }
 
   // --- pull API --------------------------------------------------------------------------
@@ -293,6 +358,7 @@ export class SyncService {
         poisoned: q.poisonedCount(name),
         evicted_undelivered: state[`evicted.entries.${name}`] ?? 0,
         ...d.stats,
+        ...(this.sites.get(name) ? { site: this.sites.get(name)!.stats } : {}),
       };
     }
     const pb = q.pullBacklog();

@@ -183,6 +183,9 @@
         renderRow(m.incident_id);
         break;
       }
+      case 'arming':
+        showArming(m.data);
+        break;
       default:
         break;
     }
@@ -492,12 +495,30 @@
     );
   }
 
+  // ------------------------------------------------------------------ arming (a plain switch; PUT /arming)
+  function showArming(a) {
+    const select = $('#arming-mode');
+    select.value = a.mode;
+    select.title = `since ${fmtTime(a.since || a.at)} by ${a.by} via ${a.via}${a.override_until ? `, holds until ${fmtTime(a.override_until)}` : ''}`;
+  }
+  $('#arming-mode').addEventListener('change', async (e) => {
+    const select = e.target;
+    try {
+      const res = await api('/arming', { method: 'PUT', body: JSON.stringify({ mode: select.value, by: state.operator, via: 'dashboard' }) });
+      showArming(res.arming);
+    } catch (err) {
+      alert(`Arming not changed: ${err.message}`);
+      api('/arming').then(showArming, () => {});
+    }
+  });
+
   // ------------------------------------------------------------------ start
   function start() {
     $('#login').hidden = true;
     $('#app').hidden = false;
     if (!state.ws) connect();
     show(state.view);
+    api('/arming').then(showArming, () => {});
   }
   if (state.token) {
     fetch('/api/login', { method: 'POST', headers: { authorization: `Bearer ${state.token}` } }).then(async (r) => {

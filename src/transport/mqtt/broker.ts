@@ -11,11 +11,12 @@ import type { EventBus } from '../../events/bus.js';
 import type { Logger } from '../../logger.js';
 import type { IngestPipeline } from '../../pipeline/ingest.js';
 import type { ReportValidator } from '../../validate/report.js';
-import { MqttSecurity } from '../../security/mqtt.js';
+import { MqttSecurity, type MqttIdentity } from '../../security/mqtt.js';
+import { MqttClient, type IClientOptions } from 'mqtt';
 import { MqttExtraListeners } from '../../security/mqtt-listeners.js';
 import type { TlsManager } from '../../security/tls.js';
 import { guardFrameSize } from './frame-guard.js';
-import { GatewayStatusSession } from './status.js';
+import { duplexPair, GatewayStatusSession } from './status.js';
 import { TOPICS, parseCameraTopic, parseSnapshotTopic } from './topics.js';
 
 const CAMERA_ID = new RegExp(ID_PATTERN);
@@ -30,12 +31,19 @@ export interface MqttCounters {
 
 export type SnapshotSink = (cameraId: string, incidentId: string, payload: Buffer) => Promise<unknown>;
 
+/**
+ * Takes a client's publish on one exact topic before its PUBACK, knowing who sent it (for
+ * commands such as arming). May return the payload subscribers get instead (e.g. without a PIN).
+ */
+export type CommandHandler = (payload: Buffer, who: MqttIdentity & { clientId: string }) => Promise<Buffer | void>;
+
 export class MqttBroker {
   private aedes: Aedes | null = null;
   private server: Server | null = null;
   private status: GatewayStatusSession | null = null;
   private unsubscribe: (() => void) | null = null;
   readonly counters: MqttCounters = { accepted: 0, duplicates: 0, rejected: 0, refused: 0, oversize: 0 };
+  private readonly commands = new Map<string, CommandHandler>();
 
   constructor(
     private readonly config: GatewayConfig['mqtt'],
@@ -179,6 +187,30 @@ export class MqttBroker {
     return this.server?.listening ?? false;
   }
 
+  /** Registers the handler of a command topic (before start; one handler per topic). */
+  handleCommand(topic: string, handler: CommandHandler): () => void {
+    if (this.commands.has(topic)) throw new Error(`${topic} already has a command handler`);
+    this.commands.set(topic, handler);
+    return () => this.commands.delete(topic);
+  }
+
+  /**
+   * A session of the gateway's own on the embedded broker, in-process (no socket): for
+   * components that subscribe, e.g. Home Assistant discovery. Resolves once connected.
+   */
+  async internalSession(options: Omit<IClientOptions, 'reconnectPeriod' | 'protocolVersion'> & { clientId: string }): Promise<MqttClient> {
+    const aedes = this.aedes;
+    if (!aedes) throw new Error('broker is not started');
+    const [brokerSide, clientSide] = duplexPair();
+    aedes.handle(brokerSide);
+    const client = new MqttClient(() => clientSide, { keepalive: 60, ...options, protocolVersion: 4, reconnectPeriod: 0 });
+    await new Promise<void>((resolve, reject) => {
+      client.once('connect', () => resolve());
+      client.once('error', reject);
+    });
+    return client;
+  }
+
   /** Publishes on the embedded broker, for other components (and tests). */
   publish(packet: Omit<PublishPacket, 'cmd' | 'dup'>): Promise<void> {
     const aedes = this.aedes;
@@ -199,6 +231,22 @@ export class MqttBroker {
       this.ingestSnapshot(snapshot.cameraId, snapshot.incidentId, packet).then(
         () => callback(null),
         (err: Error) => callback(err),
+      );
+      return;
+    }
+    const command = client !== null ? this.commands.get(packet.topic) : undefined;
+    if (command) {
+      const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+      const who = { ...(this.security?.identity(client) ?? { kind: 'internal' as const }), clientId: client!.id };
+      command(payload, who).then(
+        (replacement) => {
+          if (replacement) packet.payload = replacement;
+          callback(null);
+        },
+        (err: Error) => {
+          this.log.warn({ topic: packet.topic, err: err.message }, 'mqtt command failed');
+          callback(null);
+        },
       );
       return;
     }

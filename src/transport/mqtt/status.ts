@@ -11,7 +11,7 @@ import { GATEWAY_CLIENT_PREFIX } from '../../security/mqtt.js';
 import { TOPICS } from './topics.js';
 
 /** Two in-memory streams wired back to back: what one writes, the other reads. */
-function duplexPair(): [Duplex, Duplex] {
+export function duplexPair(): [Duplex, Duplex] {
   const make = (peer: () => Duplex) =>
     new Duplex({
       read() {},
