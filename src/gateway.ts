@@ -11,6 +11,7 @@ import { HealthRegistry } from './health.js';
 import * as incidents from './incidents/module.js';
 import type { Logger } from './logger.js';
 import * as metrics from './metrics/module.js';
+import * as notify from './notify/module.js';
 import { ExportRegistry, withTimeout, type Exports, type Module, type ModuleContext, type ModuleFactory } from './module.js';
 import * as operations from './operations/module.js';
 import type { IngestObserver } from './pipeline/ingest.js';
@@ -46,6 +47,7 @@ const modules = (options: GatewayOptions): ModuleFactory[] => [
   evidence.create, // before the transports that feed it
   mqtt.create,
   operations.create,
+  notify.create, // contacts and escalation: before automation, which leaves the types it carries to it
   automation.create, // after the broker its flows connect to
   ai.create,
   incidents.create, // its incident view reads operations, evidence and AI

@@ -88,12 +88,13 @@ describe('action lifecycle', () => {
 
     expect(tracker.reportResult({ action_id: msg.action.id, outcome: 'succeeded', detail: 'ON sent', alerts: [{ alert_type: 'voice_alert', message: 'x' }] })).toEqual({
       accepted: true,
-      state: 'succeeded',
+      // A flow's "succeeded" is its word, not a receipt: recorded as sent_unconfirmed (migration 8).
+      state: 'sent_unconfirmed',
     });
     // The first result counts; a second is refused.
     expect(tracker.reportResult({ action_id: msg.action.id, outcome: 'failed' }).accepted).toBe(false);
     actions.flush();
-    expect(stateOf(msg.action.id)).toMatchObject({ status: 'succeeded', attempts: 1, result: 'ON sent' });
+    expect(stateOf(msg.action.id)).toMatchObject({ status: 'sent_unconfirmed', attempts: 1, result: 'ON sent' });
     expect(stateOf(recorders[0]!.action.id).status).toBe('dispatched');
     expect(store.alertsFor('INC_A')).toHaveLength(1);
     expect(store.getIncident('INC_A')!.response_time_ms).toBeGreaterThanOrEqual(0);

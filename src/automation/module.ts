@@ -20,6 +20,8 @@ export function create(ctx: ModuleContext): Module {
   const broker = ctx.use('broker');
   const tls = ctx.use('tls');
   const operations = ctx.find('operations');
+  // Contacts and escalation (src/notify/) carry the notification action types they own.
+  const notify = ctx.find('notify');
   const automation = new Automation(
     config,
     config.zones,
@@ -30,11 +32,13 @@ export function create(ctx: ModuleContext): Module {
       host: config.mqtt.host,
       port: () => broker.port,
       publish: (topic, payload, options) => broker.publish({ topic, payload, ...options }),
+      observe: (listener) => broker.observe(listener),
     },
     ctx.logger('automation'),
     {
       // A CRITICAL safe_route action carries the safe route out of the incident's zone.
       ...(operations ? { routeProvider: (zones: readonly string[]) => operations.routeForZones(zones) } : {}),
+      ...(notify ? { ownedElsewhere: (type: string) => notify.owns(type), notify: (request) => notify.fromFlow(request) } : {}),
       // The editor over HTTPS, reloaded with the other TLS listeners.
       ...(config.tls.nodered
         ? {

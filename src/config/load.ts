@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import type { TSchema } from '@sinclair/typebox';
+import { contactProblems } from './contacts.js';
 import { ConfigSchema, type GatewayConfig } from './schema.js';
 
 export const ENV_PREFIX = 'SAFESPHERE_';
@@ -137,6 +138,13 @@ export function loadConfig(options: LoadOptions = {}): GatewayConfig {
   const candidate = structuredClone(merged);
   if (!validateConfig(candidate)) {
     for (const e of validateConfig.errors ?? []) problems.push(formatAjvError(e));
+  }
+  // Cross-references (contact ids named by escalation steps), also when other keys are bad, so
+  // one run names every problem; a block too malformed to walk was named by the schema already.
+  try {
+    problems.push(...contactProblems(candidate as GatewayConfig));
+  } catch {
+    /* reported above */
   }
   if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
   return candidate as GatewayConfig;

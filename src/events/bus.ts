@@ -1,5 +1,6 @@
 // A typed in-process event bus. A listener that throws or rejects is logged and
 // never breaks the emitter or the other listeners.
+import type { ActionState } from '../action-states.js';
 import type { Logger } from '../logger.js';
 import type { StoredIncident, PlannedAction } from '../store/types.js';
 
@@ -8,16 +9,18 @@ export interface GatewayEvents {
   'incident.stored': { incident: StoredIncident; actions: PlannedAction[] };
   /** One planned action, ready for the automation stage to carry out. */
   'action.planned': { incident: StoredIncident; action: PlannedAction };
-  /** An action changed state in its lifecycle (pending, dispatched, succeeded, failed, timed_out). */
+  /** An action changed state in its lifecycle (src/action-states.ts: pending, dispatched, delivered, acknowledged, ...). */
   'action.updated': {
     action_id: number;
     incident_id: string;
     action_type: string;
-    state: 'pending' | 'dispatched' | 'succeeded' | 'failed' | 'timed_out';
+    state: ActionState;
     attempts: number;
     result: string | null;
     at: string;
   };
+  /** Someone acknowledged an incident (dashboard, API, or a channel's link or button); escalation stops. */
+  'incident.acknowledged': { incident_id: string; by: string; via: string; at: string };
   /** A report was refused before it was stored. */
   'report.rejected': { source: 'mqtt' | 'http'; cameraId: string | null; code: string; message: string };
   /** A snapshot was attached to a stored incident (src/evidence/). */

@@ -14,6 +14,9 @@ export interface IncidentDetailSources {
   /** Evidence: the snapshot and the image model's detections (null without them). */
   snapshot(incidentId: string): unknown;
   detections(incidentId: string): unknown;
+  /** Contacts and escalation: the escalation's state and next step (null without one), and every delivery with its receipt. */
+  escalation(incidentId: string): unknown;
+  deliveries(incidentId: string): unknown[];
 }
 
 export class IncidentDetails {
@@ -32,6 +35,8 @@ export class IncidentDetails {
       snapshot: s.snapshot(id),
       detections: s.detections(id),
       annotations: s.annotations(id),
+      escalation: s.escalation(id),
+      deliveries: s.deliveries(id),
     };
   }
 }

@@ -10,6 +10,7 @@ export function create(ctx: ModuleContext): Module {
   const labels = ctx.store.labels;
   const operations = ctx.find('operations');
   const snapshots = ctx.find('snapshots');
+  const notify = ctx.find('notify');
   const view = new IncidentDetails({
     actions: (id) => store.actionsFor(id),
     alerts: (id) => store.alertsFor(id),
@@ -19,6 +20,8 @@ export function create(ctx: ModuleContext): Module {
     operatorStatus: (id) => operations?.queries.status(id) ?? null,
     snapshot: (id) => snapshots?.get(id) ?? null,
     detections: (id) => snapshots?.detection(id) ?? null,
+    escalation: (id) => notify?.escalationOf(id) ?? null,
+    deliveries: (id) => notify?.deliveriesOf(id) ?? [],
   });
   // The dashboard's path is served only while the dashboard is.
   const paths = config.dashboard.enabled ? ['/incidents/:incident_id', '/api/incidents/:incident_id'] : ['/incidents/:incident_id'];

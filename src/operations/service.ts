@@ -2,11 +2,13 @@
 // queries, the site map and safe routes, and the live feeds (the operator token is one of
 // src/security/access.ts's). Constructed without I/O; start() starts the feed's timers; the
 // HTTP server registers its routes (src/operations/routes.ts).
+import type { ActionState } from '../action-states.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { EventBus } from '../events/bus.js';
 import type { HealthRegistry } from '../health.js';
 import type { Logger } from '../logger.js';
 import type { LabelRepository } from '../store/labels.js';
+import type { IncidentStatus } from '../store/operations.js';
 import type { Store } from '../store/store.js';
 import { FeedHub } from './feed.js';
 import { OpsQueries, type ActiveThreat } from './queries.js';
@@ -46,6 +48,18 @@ export class Operations {
     for (const off of this.off) off();
     this.off = [];
     this.feed.stop();
+  }
+
+  /**
+   * An operator's acknowledgement or resolution through the API or the dashboard: the store's one
+   * acknowledgement (which stops the escalation), then the events that tell the rest.
+   */
+  setStatus(action: 'acknowledge' | 'resolve', incidentId: string, by: string, note: string | null, via: string): IncidentStatus {
+    const r = action === 'acknowledge' ? this.queries.acknowledge(incidentId, by, note, via) : this.queries.resolve(incidentId, by, note, via);
+    for (const c of r.changes) this.bus.emit('action.updated', { ...c, state: c.state as ActionState });
+    if (r.first) this.bus.emit('incident.acknowledged', { incident_id: incidentId, by: r.status.acknowledged_by ?? by, via: r.status.acknowledged_via ?? via, at: r.status.acknowledged_at ?? new Date().toISOString() });
+    this.feed.wake();
+    return r.status;
   }
 
   /** Unresolved HIGH/CRITICAL (blocked) and MEDIUM (elevated) incidents within site.active_window_s, by zone. */
