@@ -267,7 +267,7 @@ export class NotifyService implements AckSink {
       behaviour: incident.behavior_summary,
       weapons,
       people_count: incident.people_count,
-      title: `${incident.threat_level} threat at ${where} — ${this.d.config.site_id}`,
+      title: `${incident.threat_level} threat at ${where} - site ${this.d.config.site_id}`,
       text,
       thumbnail: this.d.thumbnailOf?.(incident.incident_id) ?? null,
       dashboard_url: `${base}/?incident=${encodeURIComponent(incident.incident_id)}`,

@@ -80,8 +80,8 @@ function prepare(db: Db) {
     escalationAdvance: db.prepare<[number, number | null, string, string, number]>(
       "UPDATE escalations SET next_step = ?, next_at_ms = ?, updated_at = ? WHERE incident_id = ? AND state = 'running' AND next_step = ?",
     ),
-    escalationBringForward: db.prepare<[number, string, string, number]>(
-      "UPDATE escalations SET next_at_ms = ?, updated_at = ? WHERE incident_id = ? AND state = 'running' AND next_step = ? AND next_at_ms > ?1",
+    escalationBringForward: db.prepare<{ now: number; at: string; incident: string; step: number }>(
+      "UPDATE escalations SET next_at_ms = @now, updated_at = @at WHERE incident_id = @incident AND state = 'running' AND next_step = @step AND next_at_ms > @now",
     ),
     escalationSetState: db.prepare<[string, string, string]>(
       "UPDATE escalations SET state = ?, next_at_ms = NULL, updated_at = ? WHERE incident_id = ? AND state = 'running'",
@@ -141,8 +141,8 @@ function prepare(db: Db) {
       "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, next_attempt_ms = ?, updated_at = ? WHERE id = ? AND state IN ('queued', 'sending')",
     ),
     resetSending: db.prepare<[number, string]>("UPDATE deliveries SET next_attempt_ms = min(next_attempt_ms, ?), updated_at = ? WHERE state = 'sending'"),
-    delivered: db.prepare<[string, string, string | null, number]>(
-      "UPDATE deliveries SET state = 'delivered', receipt = ?, receipt_at = ?, ack_ref = ?, error = NULL, updated_at = ?2 WHERE id = ? AND state = 'sending'",
+    delivered: db.prepare<{ receipt: string; at: string; ref: string | null; id: number }>(
+      "UPDATE deliveries SET state = 'delivered', receipt = @receipt, receipt_at = @at, ack_ref = @ref, error = NULL, updated_at = @at WHERE id = @id AND state = 'sending'",
     ),
     actionResult: db.prepare<[string, number, string, number]>(
       "UPDATE actions SET result = ?, attempts = max(attempts, ?), updated_at = ? WHERE id = ? AND status = 'dispatched'",
@@ -304,7 +304,7 @@ export class NotifyRepository extends Repository<ReturnType<typeof prepare>> {
       const d = this.st.delivery.get(id);
       if (!d) return [];
       const at = new Date(nowMs).toISOString();
-      if (this.st.delivered.run(JSON.stringify(receipt), at, ackRef, id).changes === 0) return [];
+      if (this.st.delivered.run({ receipt: JSON.stringify(receipt), at, ref: ackRef, id }).changes === 0) return [];
       const changes = this.setAction(d.action_id, 'delivered', summary, at, d.attempts);
       const received = this.st.incidentReceived.get(d.incident_id)?.received_at_ms;
       if (received !== undefined) this.st.responseTime.run(Math.max(0, nowMs - received), at, d.incident_id);
@@ -354,7 +354,7 @@ export class NotifyRepository extends Repository<ReturnType<typeof prepare>> {
     const at = new Date(nowMs).toISOString();
     const s = this.st.stepOpen.get(incidentId, step)!;
     if (s.open === 0 && s.reached === 0 && esc.next_step === step + 1 && esc.next_at_ms !== null && esc.next_at_ms > nowMs) {
-      this.st.escalationBringForward.run(nowMs, at, incidentId, esc.next_step);
+      this.st.escalationBringForward.run({ now: nowMs, at, incident: incidentId, step: esc.next_step });
       return [];
     }
     if (esc.next_step < esc.steps) return [];
