@@ -312,6 +312,7 @@ export class NotifyRepository extends Repository<ReturnType<typeof prepare>> {
       if (esc) {
         for (const aid of JSON.parse(esc.carried) as number[]) changes.push(...this.setAction(aid, 'delivered', summary, at, esc.next_step));
       }
+      changes.push(...this.settleStep(d.incident_id, d.step, nowMs));
       return changes;
     });
   }
