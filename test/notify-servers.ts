@@ -53,6 +53,10 @@ export async function startSmtp(options: { user?: string; pass?: string; reject?
     },
     logger: false,
   });
+  // A client killed mid-session (the SIGKILL test) resets its connection: not the server's failure.
+  server.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ECONNRESET' && err.code !== 'EPIPE') throw err;
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const port = (server.server.address() as AddressInfo).port;
   return { mails, port, close: () => new Promise<void>((r) => server.close(() => r())) };
