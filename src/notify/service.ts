@@ -95,6 +95,10 @@ export class NotifyService implements AckSink {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     // Sends in flight are abandoned: their rows stay 'sending' and go again after the restart.
+    // Outcomes already received are written: what was delivered is not sent again after the restart.
+    if (this.flushing) clearImmediate(this.flushing);
+    this.flushing = null;
+    this.flushOutcomes();
     for (const c of this.inFlight.values()) c.abort();
     await Promise.all([...this.channels.values()].map((c) => c.stop?.().catch(() => {})));
   }
@@ -104,7 +108,11 @@ export class NotifyService implements AckSink {
   private incidentStored(incident: StoredIncident, actions: PlannedAction[]): void {
     if (!this.running || !actions.some((a) => this.owned.has(a.action_type))) return;
     const received = this.d.store.notify.incidentReceivedMs(incident.incident_id) ?? Date.parse(incident.created_at);
-    this.begin(incident.incident_id, incident.threat_level, received);
+    // The start and a step due at once share one transaction (one fsync on the report path's heels).
+    this.inTransaction(() => {
+      this.begin(incident.incident_id, incident.threat_level, received);
+      this.runDueSteps(Date.now());
+    });
     this.wake();
   }
 
@@ -208,11 +216,16 @@ export class NotifyService implements AckSink {
         this.runDueSteps(now);
         const free = this.cfg.concurrency - this.inFlight.size;
         if (free > 0) {
-          for (const row of this.d.store.notify.due(now, free + this.inFlight.size)) {
-            if (this.inFlight.size >= this.cfg.concurrency) break;
-            if (this.inFlight.has(row.id)) continue;
-            this.sendOne(row, now);
-          }
+          const lease = now + this.cfg.send_timeout_ms * 2 + 1000;
+          // Every attempt of a round is claimed in one transaction.
+          const claimed = this.d.store.notify.atomically(() =>
+            this.d.store.notify
+              .due(now, free + this.inFlight.size)
+              .filter((row) => !this.inFlight.has(row.id))
+              .slice(0, free)
+              .filter((row) => this.d.store.notify.claim(row.id, lease)),
+          );
+          for (const row of claimed) this.sendOne(row);
         }
       } while (this.again);
     } catch (err) {
@@ -294,10 +307,8 @@ export class NotifyService implements AckSink {
     };
   }
 
-  private sendOne(row: DeliveryRow, now: number): void {
+  private sendOne(row: DeliveryRow): void {
     const channel = this.channels.get(row.channel);
-    const lease = now + this.cfg.send_timeout_ms * 2 + 1000;
-    if (!this.d.store.notify.claim(row.id, lease)) return;
     const attempt = row.attempts + 1;
     const delivery = this.delivery(row, attempt);
     const controller = new AbortController();
@@ -307,16 +318,59 @@ export class NotifyService implements AckSink {
         ? Promise.resolve({ ok: false, reason: !channel ? `no ${row.channel} channel` : 'the incident is gone', transient: false })
         : channel.send(delivery, controller.signal).catch((err: unknown) => ({ ok: false, reason: (err as Error).message, transient: true }));
     void work.then((outcome) => {
-      this.inFlight.delete(row.id);
       // Stopping: the row stays 'sending' and goes again after the restart.
-      if (!this.running) return;
-      try {
-        this.settle(row, attempt, outcome);
-      } catch (err) {
-        this.d.log.error({ err, delivery_id: row.id }, 'recording a delivery outcome failed');
+      if (!this.running) {
+        this.inFlight.delete(row.id);
+        return;
       }
+      this.outcomes.push({ row, attempt, outcome });
+      this.flushSoon();
+    });
+  }
+
+  private outcomes: { row: DeliveryRow; attempt: number; outcome: SendOutcome }[] = [];
+  private flushing: NodeJS.Immediate | null = null;
+
+  /** Outcomes that arrive in one event-loop turn are written in one transaction (one fsync). */
+  private flushSoon(): void {
+    this.flushing ??= setImmediate(() => {
+      this.flushing = null;
+      this.flushOutcomes();
       this.wake();
     });
+  }
+
+  private flushOutcomes(): void {
+    const batch = this.outcomes;
+    this.outcomes = [];
+    if (batch.length === 0) return;
+    try {
+      this.inTransaction(() => {
+        for (const o of batch) this.settle(o.row, o.attempt, o.outcome);
+      });
+    } catch (err) {
+      // The rows stay 'sending': due again when their lease ends, with the same idempotency key.
+      this.d.log.error({ err, deliveries: batch.length }, 'recording delivery outcomes failed; they go again');
+    }
+    for (const o of batch) this.inFlight.delete(o.row.id);
+  }
+
+  private deferred: ActionChange[] | null = null;
+
+  /** Runs `fn` in one transaction; the action.updated events it causes are emitted once it committed. */
+  private inTransaction(fn: () => void): void {
+    const outer = this.deferred === null;
+    if (outer) this.deferred = [];
+    try {
+      this.d.store.notify.atomically(fn);
+    } catch (err) {
+      if (outer) this.deferred = null;
+      throw err;
+    }
+    if (!outer) return;
+    const changes = this.deferred!;
+    this.deferred = null;
+    this.emit(changes);
   }
 
   private settle(row: DeliveryRow, attempt: number, outcome: SendOutcome): void {
@@ -542,6 +596,10 @@ export class NotifyService implements AckSink {
   }
 
   private emit(changes: readonly ActionChange[]): void {
+    if (this.deferred !== null) {
+      this.deferred.push(...changes);
+      return;
+    }
     for (const c of changes) this.d.bus.emit('action.updated', { ...c, state: c.state as ActionState });
   }
 }

@@ -26,7 +26,10 @@ export class EmailChannel implements Channel {
   private transporter(): Transporter {
     if (this.transport) return this.transport;
     const c = this.config;
+    // Pooled: a burst of alarms reuses open SMTP sessions instead of a TLS handshake and AUTH per message.
     this.transport = nodemailer.createTransport({
+      pool: true,
+      maxConnections: 4,
       host: c.host,
       port: c.port,
       secure: c.tls === 'tls',
