@@ -8,7 +8,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Daemon, reapDaemons } from '../test/daemon.js';
+import { Daemon, NOTIFY_AS_SHIPPED, reapDaemons } from '../test/daemon.js';
 import { seedReport } from '../test/helpers.js';
 import { startNtfy, startSmtp } from '../test/notify-servers.js';
 
@@ -39,7 +39,7 @@ try {
       '',
     ].join('\n'),
   );
-  const daemon = await Daemon.start(dataDir, { SAFESPHERE_CONFIG: configFile, SAFESPHERE_NODERED_ENABLED: 'true' }, 60_000, { built: true });
+  const daemon = await Daemon.start(dataDir, { SAFESPHERE_CONFIG: configFile, SAFESPHERE_NODERED_ENABLED: 'true', ...NOTIFY_AS_SHIPPED }, 60_000, { built: true });
   const acked = new Map<string, number>();
   const started = performance.now();
   const posts: Promise<void>[] = [];

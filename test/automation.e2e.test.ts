@@ -58,6 +58,7 @@ describe('actions carried out by the default Node-RED flows', () => {
     nvr = await startFakeNvr();
     gw = await startGateway({
       nodered: { enabled: true, host: '127.0.0.1', port: 0 },
+      notify: {}, // the shipped notify.action_types: contacts and escalation carry the notification types
       zones: [{ id: 'yard', cameras: ['cam-2'] }],
       automation: { action_timeout_ms: 3000, retry_backoff_ms: 100 },
       devices: {

@@ -304,7 +304,7 @@ describe('failures end failed with the reason, and the escalation goes on', () =
   }, 40_000);
 
   it('with nothing configured, the notification types are undeliverable and /health says who will not be told', async () => {
-    const gw = await startGateway();
+    const gw = await startGateway({ notify: {} });
     stops.push(gw.stop);
     const { body } = await getJson(`${gw.httpUrl}/health`);
     expect(body.status).toBe('degraded');
@@ -323,6 +323,7 @@ describe('failures end failed with the reason, and the escalation goes on', () =
     const gw = await startGateway({
       contacts: [{ id: 'm', name: 'Manager', channels: [{ telegram: '12345' }, { webhook: `${webhook.url}/m` }] }],
       escalation: { CRITICAL: [{ at_s: 0, notify: ['m'] }] },
+      notify: {},
     });
     stops.push(gw.stop);
     await postJson(`${gw.httpUrl}/threats/report`, seedReport({ incident_id: 'INC_PARTIAL' }));

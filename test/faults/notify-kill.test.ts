@@ -6,7 +6,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Daemon, reapDaemons, waitFor } from '../daemon.js';
+import { Daemon, NOTIFY_AS_SHIPPED, reapDaemons, waitFor } from '../daemon.js';
 import { seedReport, tempDir } from '../helpers.js';
 import { startSmtp, startWebhook } from '../notify-servers.js';
 
@@ -41,7 +41,7 @@ describe('SIGKILL during deliveries', () => {
         '',
       ].join('\n'),
     );
-    const env = { SAFESPHERE_CONFIG: configFile };
+    const env = { SAFESPHERE_CONFIG: configFile, ...NOTIFY_AS_SHIPPED };
     try {
       const first = await Daemon.start(dataDir, env);
       const ids = Array.from({ length: 40 }, (_, i) => `INC_KILL_${i}`);
