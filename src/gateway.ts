@@ -15,6 +15,7 @@ import * as incidents from './incidents/module.js';
 import type { Logger } from './logger.js';
 import * as metrics from './metrics/module.js';
 import * as navigation from './navigation/module.js';
+import * as notify from './notify/module.js';
 import { ExportRegistry, withTimeout, type Exports, type Module, type ModuleContext, type ModuleFactory } from './module.js';
 import * as onvif from './onvif/module.js';
 import * as operations from './operations/module.js';
@@ -56,6 +57,7 @@ const modules = (options: GatewayOptions): ModuleFactory[] => [
   operations.create,
   navigation.create, // pushes the routes operations computes; after mqtt, which retains them
   arming.create, // after the broker and operations; gives the pipeline's policy its mode when built
+  notify.create, // contacts and escalation: before automation, which leaves the types it carries to it
   automation.create, // after the broker its flows connect to
   ai.create,
   incidents.create, // its incident view reads operations, evidence and AI

@@ -88,14 +88,21 @@ describe('action lifecycle', () => {
 
     expect(tracker.reportResult({ action_id: msg.action.id, outcome: 'succeeded', detail: 'ON sent', alerts: [{ alert_type: 'voice_alert', message: 'x' }] })).toEqual({
       accepted: true,
-      state: 'succeeded',
+      // A flow's "succeeded" is its word, not a receipt: recorded as sent_unconfirmed (migration 8).
+      state: 'sent_unconfirmed',
     });
     // The first result counts; a second is refused.
     expect(tracker.reportResult({ action_id: msg.action.id, outcome: 'failed' }).accepted).toBe(false);
     actions.flush();
-    expect(stateOf(msg.action.id)).toMatchObject({ status: 'succeeded', attempts: 1, result: 'ON sent' });
+    expect(stateOf(msg.action.id)).toMatchObject({ status: 'sent_unconfirmed', attempts: 1, result: 'ON sent' });
     expect(stateOf(recorders[0]!.action.id).status).toBe('dispatched');
     expect(store.alertsFor('INC_A')).toHaveLength(1);
+    // The response time is the time to the first action something confirmed it received: not set by a sent_unconfirmed one ...
+    expect(store.getIncident('INC_A')!.response_time_ms).toBeNull();
+    // ... but by a delivered one (here the recorder's NVR answered).
+    expect(tracker.reportResult({ action_id: recorders[0]!.action.id, outcome: 'delivered', detail: 'Frigate answered HTTP 200', receipt: { status: 200 } })).toEqual({ accepted: true, state: 'delivered' });
+    actions.flush();
+    expect(stateOf(recorders[0]!.action.id)).toMatchObject({ status: 'delivered', result: 'Frigate answered HTTP 200; receipt {"status":200}' });
     expect(store.getIncident('INC_A')!.response_time_ms).toBeGreaterThanOrEqual(0);
     // Types no node handles are reported, so health can say so.
     expect(tracker.uncoveredTypes(planned.map((a) => a.action_type))).toEqual(
@@ -193,5 +200,28 @@ describe('action lifecycle', () => {
     actions.flush();
     expect(stateOf(planned[0]!.id).status).toBe('timed_out');
     fresh.close();
+  });
+});
+
+describe('siren feedback', () => {
+  it('recognises each dialect\'s state echo, and only ON counts', async () => {
+    const { SirenFeedback } = await import('../src/automation/devices.js');
+    const f = new SirenFeedback([
+      { id: 's1', cameras: [], zones: [], duration_s: 1, feedback: 'safesphere', device: '' },
+      { id: 's2', cameras: [], zones: [], duration_s: 1, feedback: 'tasmota', device: 'relay2' },
+      { id: 's3', cameras: [], zones: [], duration_s: 1, feedback: 'shelly', device: 'shellyplus1-a' },
+      { id: 's4', cameras: [], zones: [], duration_s: 1, feedback: 'shelly_gen1', device: 'shelly1-b' },
+      { id: 's5', cameras: [], zones: [], duration_s: 1, feedback: 'zigbee2mqtt', device: 'hall siren' },
+      { id: 's6', cameras: [], zones: [], duration_s: 1, feedback: '', device: '' },
+    ]);
+    const b = (s: string) => Buffer.from(s);
+    expect(f.echoed('safesphere/sirens/s1/state', b('{"state":"ON"}'))).toEqual(['s1']);
+    expect(f.echoed('safesphere/sirens/s1/state', b('OFF'))).toEqual([]);
+    expect(f.echoed('stat/relay2/POWER', b('ON'))).toEqual(['s2']);
+    expect(f.echoed('shellyplus1-a/status/switch:0', b('{"id":0,"output":true}'))).toEqual(['s3']);
+    expect(f.echoed('shellyplus1-a/status/switch:0', b('{"id":0,"output":false}'))).toEqual([]);
+    expect(f.echoed('shellies/shelly1-b/relay/0', b('on'))).toEqual(['s4']);
+    expect(f.echoed('zigbee2mqtt/hall siren', b('{"state":"ON","battery":90}'))).toEqual(['s5']);
+    expect(f.echoed('safesphere/sirens/s6/state', b('ON'))).toEqual([]);
   });
 });

@@ -6,6 +6,20 @@ import { fileURLToPath } from 'node:url';
 
 const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
+/** The env that gives the daemon the shipped notify.action_types (test/daemon.ts turns them off by default). */
+export const NOTIFY_AS_SHIPPED = {
+  SAFESPHERE_NOTIFY_ACTION_TYPES: JSON.stringify([
+    'alert_user',
+    'notify_police',
+    'police_dispatch',
+    'notify_emergency_contacts',
+    'notify_all_contacts',
+    'share_location',
+    'live_location',
+    'armed_threat_escalation',
+  ]),
+};
+
 export type LogLine = Record<string, unknown> & { level?: number; msg?: string };
 
 export interface ExitStatus {
@@ -81,6 +95,8 @@ export class Daemon {
         SAFESPHERE_NODERED_ENABLED: 'false',
         SAFESPHERE_NODERED_PORT: '0',
         SAFESPHERE_NODERED_HOST: '127.0.0.1',
+        // As in test/helpers.ts: contacts and escalation carry nothing unless a test asks (NOTIFY_AS_SHIPPED).
+        SAFESPHERE_NOTIFY_ACTION_TYPES: '[]',
         ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

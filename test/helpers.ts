@@ -45,6 +45,10 @@ export async function startGateway(
       log: { level: 'info' },
       // Node-RED is a per-process singleton and takes a second to boot: on only where a test asks.
       nodered: { enabled: false, port: 0 },
+      // Contacts and escalation carry no action types unless a test asks (`notify: {}` for the shipped
+      // list): other features' tests count exact outbox and feed rows and expect a healthy /health,
+      // as they did when every planned action stayed pending without Node-RED.
+      notify: { action_types: [] },
       ...overrides,
     },
   });

@@ -77,13 +77,13 @@ describe('/metrics', () => {
       action_id: 1,
       incident_id: 'M_HTTP_0',
       action_type: 'notify_police',
-      state: 'succeeded',
+      state: 'delivered',
       attempts: 1,
       result: null,
       at: new Date().toISOString(),
     });
     const after = await scrape();
-    expect(v(after, 'safesphere_action_transitions_total{state=succeeded,type=notify_police}') - v(before, 'safesphere_action_transitions_total{state=succeeded,type=notify_police}')).toBe(1);
+    expect(v(after, 'safesphere_action_transitions_total{state=delivered,type=notify_police}') - v(before, 'safesphere_action_transitions_total{state=delivered,type=notify_police}')).toBe(1);
   });
 
   it('reports the sync backlog per transport and level when a push transport is on', async () => {

@@ -192,9 +192,10 @@ describe('the outbox', () => {
       expect(() => store.outbox.enqueue('alert', 'NOPE')).toThrow(/unknown incident/);
       // An action outcome (the automation stage's UPDATE) is queued by a trigger in the same transaction.
       db.prepare("INSERT INTO actions (incident_id, action_type, status, created_at, updated_at) VALUES ('OB_2', 'siren', 'pending', 'x', 'x')").run();
-      db.prepare("UPDATE actions SET status = 'succeeded', result = 'ok' WHERE incident_id = 'OB_2'").run();
+      // (Migration 8's honest states: a final state is e.g. 'delivered'; 'succeeded' no longer exists.)
+      db.prepare("UPDATE actions SET status = 'delivered', result = 'ok' WHERE incident_id = 'OB_2'").run();
       const outcome = db.prepare("SELECT kind, version, payload FROM outbox WHERE kind = 'action'").get() as { payload: string };
-      expect(JSON.parse(outcome.payload)).toMatchObject({ action_type: 'siren', status: 'succeeded', result: 'ok' });
+      expect(JSON.parse(outcome.payload)).toMatchObject({ action_type: 'siren', status: 'delivered', result: 'ok' });
     } finally {
       await store.stop();
     }

@@ -13,16 +13,19 @@ module.exports = function (RED) {
         done(new Error('msg.action_id is missing: wire this node after a "safesphere action" node'));
         return;
       }
-      const outcome = config.outcome === 'msg' ? msg.outcome : config.outcome || 'succeeded';
-      if (outcome !== 'succeeded' && outcome !== 'failed') {
-        done(new Error(`msg.outcome must be "succeeded" or "failed", not ${JSON.stringify(outcome)}`));
+      // 'succeeded' is what flows said before the honest states; the gateway records it as sent_unconfirmed.
+      const outcome = config.outcome === 'msg' ? msg.outcome : config.outcome || 'sent_unconfirmed';
+      if (!['delivered', 'sent_unconfirmed', 'failed', 'succeeded'].includes(outcome)) {
+        done(new Error(`msg.outcome must be "delivered", "sent_unconfirmed" or "failed", not ${JSON.stringify(outcome)}`));
         return;
       }
       const alerts = Array.isArray(msg.alerts) ? msg.alerts : msg.alert ? [msg.alert] : [];
       const detail = msg.detail !== undefined ? String(msg.detail) : null;
-      const ack = bridge.reportResult({ action_id: actionId, outcome, detail, alerts });
+      const receipt = msg.receipt !== undefined ? msg.receipt : null;
+      const ack = bridge.reportResult({ action_id: actionId, outcome, detail, receipt, alerts });
       if (ack.accepted) {
-        node.status({ fill: outcome === 'succeeded' ? 'green' : 'red', shape: 'dot', text: `action ${actionId} ${ack.state}` });
+        const fill = ack.state === 'delivered' ? 'green' : ack.state === 'failed' ? 'red' : 'yellow';
+        node.status({ fill, shape: 'dot', text: `action ${actionId} ${ack.state}` });
       } else {
         node.status({ fill: 'yellow', shape: 'ring', text: ack.reason });
         node.warn(ack.reason);

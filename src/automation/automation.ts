@@ -1,5 +1,5 @@
 // The "act" stage: takes planned actions off the event bus and has Node-RED flows carry
-// them out, tracking each to succeeded, failed or timed_out.
+// them out, tracking each to delivered, sent_unconfirmed, failed or timed_out.
 import type { GatewayConfig } from '../config/schema.js';
 import type { EventBus } from '../events/bus.js';
 import type { ComponentHealth } from '../health.js';
@@ -7,10 +7,10 @@ import type { Logger } from '../logger.js';
 import type { ActionPolicy } from '../policy/policy.js';
 import type { Store } from '../store/store.js';
 import { ActionStore } from './action-store.js';
-import { DeviceMap, type Zone } from './devices.js';
+import { DeviceMap, SirenFeedback, type Zone } from './devices.js';
 import { NodeRedHost } from './node-red-host.js';
 import { ActionTracker, type RouteProvider } from './tracker.js';
-import type { ArmingControl, AutomationBridge, BrokerAccess, PublishOptions } from './types.js';
+import type { ArmingControl, AutomationBridge, BrokerAccess, NotifyRequest, PublishOptions } from './types.js';
 
 /** Topics a flow may not publish to through the bridge: wildcards, and broker internals. */
 function checkPublishTopic(topic: string): void {
@@ -22,6 +22,10 @@ function checkPublishTopic(topic: string): void {
 export interface AutomationOptions {
   /** The safe route a safe_route action carries (site operations). */
   routeProvider?: RouteProvider;
+  /** Action types another stage carries out (src/notify/): never dispatched to flows, not required of them. */
+  ownedElsewhere?: (type: string) => boolean;
+  /** The durable delivery queue, for the `safesphere notify` node. */
+  notify?: (request: NotifyRequest) => { queued: number; undeliverable: number };
   /** Builds the editor's server (HTTPS when tls.nodered is on). */
   editorServer?: ConstructorParameters<typeof NodeRedHost>[6];
   /** The arming mode for the safesphere arming node. */
@@ -33,6 +37,9 @@ export class Automation {
   readonly nodeRed: NodeRedHost;
   private readonly actionStore: ActionStore;
   private unsubscribe: (() => void)[] = [];
+  private readonly ownedElsewhere: (type: string) => boolean;
+  private readonly feedback: SirenFeedback;
+  private readonly broker: BrokerAccess;
 
   constructor(
     private readonly config: GatewayConfig,
@@ -45,12 +52,24 @@ export class Automation {
     options: AutomationOptions = {},
   ) {
     this.actionStore = new ActionStore(store.actions, log);
-    this.tracker = new ActionTracker(config.automation, new DeviceMap(config.devices, zones), this.actionStore, bus, log, options.routeProvider ?? null);
+    this.ownedElsewhere = options.ownedElsewhere ?? (() => false);
+    this.tracker = new ActionTracker(
+      config.automation,
+      new DeviceMap(config.devices, zones),
+      this.actionStore,
+      bus,
+      log,
+      options.routeProvider ?? null,
+      this.ownedElsewhere,
+    );
     const tracker = this.tracker;
+    this.feedback = new SirenFeedback(config.devices.sirens);
+    this.broker = broker;
     const bridge: AutomationBridge = {
       registerActionNode: (handle) => tracker.registerActionNode(handle),
       registerIncidentNode: (handle) => tracker.registerIncidentNode(handle),
       reportResult: (result) => tracker.reportResult(result),
+      ...(options.notify ? { notify: options.notify } : {}),
       publish: async (topic: string, payload: Buffer | string, options: PublishOptions = {}) => {
         checkPublishTopic(topic);
         await broker.publish(topic, Buffer.isBuffer(payload) ? payload : Buffer.from(payload), {
@@ -81,6 +100,14 @@ export class Automation {
   async start(): Promise<void> {
     // Resume what the last run left open: those wait as pending until the flows have
     // registered their nodes.
+    // Sirens with feedback: their state echoes deliver the siren actions waiting for them.
+    if (this.feedback.configured && this.broker.observe) {
+      this.unsubscribe.push(
+        this.broker.observe((topic, payload) => {
+          for (const id of this.feedback.echoed(topic, payload)) this.tracker.sirenEcho(id, topic);
+        }),
+      );
+    }
     const { resumed, expired } = this.tracker.resume(this.actionStore.loadOpen());
     if (resumed + expired > 0) this.log.info({ resumed, expired }, 'picked up actions left open by the last run');
     await this.nodeRed.start();
@@ -98,7 +125,7 @@ export class Automation {
   }
 
   health(): ComponentHealth {
-    const uncovered = this.tracker.uncoveredTypes(this.policy.actionTypes());
+    const uncovered = this.tracker.uncoveredTypes(this.policy.actionTypes().filter((t) => !this.ownedElsewhere(t)));
     const lastTimeout = this.tracker.stats.last_timeout_at;
     const recentTimeout = lastTimeout !== null && Date.now() - lastTimeout < this.config.automation.degraded_window_s * 1000;
     const problems: string[] = [];

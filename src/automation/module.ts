@@ -21,6 +21,8 @@ export function create(ctx: ModuleContext): Module {
   const tls = ctx.use('tls');
   const operations = ctx.find('operations');
   const arming = ctx.find('arming');
+  // Contacts and escalation (src/notify/) carry the notification action types they own.
+  const notify = ctx.find('notify');
   const automation = new Automation(
     config,
     config.zones,
@@ -31,6 +33,7 @@ export function create(ctx: ModuleContext): Module {
       host: config.mqtt.host,
       port: () => broker.port,
       publish: (topic, payload, options) => broker.publish({ topic, payload, ...options }),
+      observe: (listener) => broker.observe(listener),
     },
     ctx.logger('automation'),
     {
@@ -49,6 +52,7 @@ export function create(ctx: ModuleContext): Module {
             },
           }
         : {}),
+      ...(notify ? { ownedElsewhere: (type: string) => notify.owns(type), notify: (request) => notify.fromFlow(request) } : {}),
       // The editor over HTTPS, reloaded with the other TLS listeners.
       ...(config.tls.nodered
         ? {

@@ -1,4 +1,7 @@
-// The action lifecycle: pending → dispatched → succeeded | failed | timed_out.
+// The action lifecycle: pending → dispatched → delivered | sent_unconfirmed | failed | timed_out
+// (src/action-states.ts). A flow's word is not a receipt: `delivered` needs what the receiver
+// answered, and a siren action is delivered only when every siren with feedback configured
+// echoes ON on its state topic (siren-feedback.ts); without feedback it is sent_unconfirmed.
 //
 // Planned actions are handed to every registered `safesphere action` node whose filter
 // matches. A node that goes away (a redeploy) before a result arrives gives its actions
@@ -27,6 +30,11 @@ const RETRIED_LEVELS: ReadonlySet<ThreatLevel> = new Set(['HIGH', 'CRITICAL']);
 
 interface Tracked {
   id: number;
+  /** Sirens of this action that echo their state, still to echo ON; and the echoes seen. */
+  awaitEcho: Set<string>;
+  echoes: string[];
+  /** The flow reported the action sent, and it waits for the echoes. */
+  sentByFlow: string | null;
   type: string;
   description: string | null;
   incident: ActionMessage['incident'];
@@ -43,7 +51,8 @@ interface Tracked {
 
 export interface TrackerStats {
   open: number;
-  succeeded: number;
+  delivered: number;
+  sent_unconfirmed: number;
   failed: number;
   timed_out: number;
   redispatched: number;
@@ -62,7 +71,7 @@ export class ActionTracker implements Omit<AutomationBridge, 'publish'> {
    * before the nodes it is wired to exist, so nothing is handed to it until its flow runs.
    */
   private flowsRunning = false;
-  readonly stats: TrackerStats = { open: 0, succeeded: 0, failed: 0, timed_out: 0, redispatched: 0, last_timeout_at: null };
+  readonly stats: TrackerStats = { open: 0, delivered: 0, sent_unconfirmed: 0, failed: 0, timed_out: 0, redispatched: 0, last_timeout_at: null };
   constructor(
     private readonly config: GatewayConfig['automation'],
     private readonly devices: DeviceMap,
@@ -71,6 +80,8 @@ export class ActionTracker implements Omit<AutomationBridge, 'publish'> {
     private readonly log: Logger,
     /** Site operations' safe-route guidance: a safe_route action's message carries its result. */
     private readonly routeProvider: RouteProvider | null = null,
+    /** Action types another stage carries out (contacts and escalation, src/notify/): never dispatched to flows. */
+    private readonly ownedElsewhere: (type: string) => boolean = () => false,
   ) {}
 
   // ---- the bridge the SafeSphere nodes use ------------------------------------------
@@ -105,8 +116,34 @@ export class ActionTracker implements Omit<AutomationBridge, 'publish'> {
     if (!t) return { accepted: false, reason: `action ${result.action_id} is not open (unknown, or already final)` };
     if (FINAL_STATES.has(t.state)) return { accepted: false, reason: `action ${t.id} is already ${t.state}` };
     for (const alert of result.alerts ?? []) this.actions.addAlert(t.incident.incident_id, alert);
-    this.finish(t, result.outcome, result.detail ?? null);
+    const detail = result.detail ?? null;
+    if (result.outcome === 'failed') {
+      this.finish(t, 'failed', detail);
+      return { accepted: true, state: t.state };
+    }
+    if (t.awaitEcho.size > 0) {
+      // Sent; the sirens' own state topics will say whether they sounded.
+      t.sentByFlow = detail ?? 'sent';
+      return { accepted: true, state: t.state };
+    }
+    if (t.echoes.length > 0) {
+      this.finish(t, 'delivered', `${t.echoes.join('; ')}${detail ? ` (${detail})` : ''}`);
+      return { accepted: true, state: t.state };
+    }
+    const receipt = result.receipt === undefined || result.receipt === null || result.receipt === '' ? null : typeof result.receipt === 'string' ? result.receipt : JSON.stringify(result.receipt);
+    if (result.outcome === 'delivered' && receipt !== null) this.finish(t, 'delivered', detail ? `${detail}; receipt ${receipt}` : `receipt ${receipt}`);
+    else this.finish(t, 'sent_unconfirmed', result.outcome === 'delivered' ? `${detail ?? 'delivered'} (the flow gave no receipt)` : detail);
     return { accepted: true, state: t.state };
+  }
+
+  /** A siren echoed ON on its state topic (siren-feedback.ts): the actions waiting for it are delivered once every siren echoed. */
+  sirenEcho(sirenId: string, topic: string): void {
+    const at = new Date().toISOString();
+    for (const t of [...this.tracked.values()]) {
+      if (t.state !== 'dispatched' || !t.awaitEcho.delete(sirenId)) continue;
+      t.echoes.push(`${sirenId} echoed ON on ${topic} at ${at}`);
+      if (t.awaitEcho.size === 0) this.finish(t, 'delivered', `${t.echoes.join('; ')}${t.sentByFlow ? ` (${t.sentByFlow})` : ''}`);
+    }
   }
 
   // ---- the gateway side ----------------------------------------------------------------
@@ -134,7 +171,7 @@ export class ActionTracker implements Omit<AutomationBridge, 'publish'> {
   }
 
   actionPlanned(incident: StoredIncident, action: PlannedAction): void {
-    if (this.closed) return;
+    if (this.closed || this.ownedElsewhere(action.action_type)) return;
     this.track(action.id, action.action_type, action.description, incidentView(incident), Date.parse(incident.created_at), 0);
   }
 
@@ -144,7 +181,7 @@ export class ActionTracker implements Omit<AutomationBridge, 'publish'> {
     let resumed = 0;
     let expired = 0;
     for (const row of rows) {
-      if (this.tracked.has(row.id)) continue; // planned in this run already
+      if (this.tracked.has(row.id) || this.ownedElsewhere(row.action_type)) continue; // planned in this run already, or not ours
       if (row.received_at_ms < cutoff) {
         this.actions.transition(row.id, 'timed_out', row.attempts, 'gateway restarted before a result arrived');
         expired++;
@@ -176,6 +213,9 @@ export class ActionTracker implements Omit<AutomationBridge, 'publish'> {
   ): void {
     const t: Tracked = {
       id,
+      awaitEcho: new Set(),
+      echoes: [],
+      sentByFlow: null,
       type,
       description,
       incident,
@@ -225,6 +265,11 @@ export class ActionTracker implements Omit<AutomationBridge, 'publish'> {
     t.deliveredTo = new Set(handles.map((h) => h.id));
     this.setState(t, 'dispatched');
     const message = this.message(t);
+    // Each dispatch waits for the echoes of the sirens it commands that have feedback.
+    t.awaitEcho = this.config.siren_action_types.includes(t.type)
+      ? new Set(message.devices.sirens.filter((s) => s.feedback !== null && !t.echoes.some((e) => e.startsWith(`${s.id} `))).map((s) => s.id))
+      : new Set();
+    t.sentByFlow = null;
     for (const h of handles) {
       try {
         h.deliver(message);
@@ -258,7 +303,14 @@ export class ActionTracker implements Omit<AutomationBridge, 'publish'> {
     if (t.rounds >= retries) {
       this.stats.last_timeout_at = Date.now();
       this.log.warn({ action_id: t.id, type: t.type, incident_id: t.incident.incident_id, attempts: t.attempts }, 'action timed out');
-      this.finish(t, 'timed_out', `no result from a flow after ${t.attempts} dispatch(es)`);
+      const waiting = [...t.awaitEcho];
+      this.finish(
+        t,
+        'timed_out',
+        t.sentByFlow !== null && waiting.length > 0
+          ? `${t.sentByFlow}; no ON echo from ${waiting.join(', ')} after ${t.attempts} dispatch(es)`
+          : `no result from a flow after ${t.attempts} dispatch(es)`,
+      );
       return;
     }
     const backoff = this.config.retry_backoff_ms * 2 ** (t.rounds - 1);
@@ -270,14 +322,15 @@ export class ActionTracker implements Omit<AutomationBridge, 'publish'> {
     }, backoff).unref();
   }
 
-  private finish(t: Tracked, state: 'succeeded' | 'failed' | 'timed_out', detail: string | null): void {
+  private finish(t: Tracked, state: 'delivered' | 'sent_unconfirmed' | 'failed' | 'timed_out', detail: string | null): void {
     if (t.timer) clearTimeout(t.timer);
     t.timer = null;
     this.tracked.delete(t.id);
     this.stats.open = this.tracked.size;
     this.stats[state]++;
     this.setState(t, state, detail);
-    if (state === 'succeeded') this.actions.responseTime(t.incident.incident_id, Math.max(0, Date.now() - t.receivedAtMs));
+    // The response time is the time to the first action something confirmed it received.
+    if (state === 'delivered') this.actions.responseTime(t.incident.incident_id, Math.max(0, Date.now() - t.receivedAtMs));
   }
 
   private setState(t: Tracked, state: ActionState, result: string | null = null): void {

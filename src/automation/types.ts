@@ -1,10 +1,10 @@
 // The typed interface between the gateway and the SafeSphere Node-RED nodes. The nodes
 // (nodes/safesphere/*.js) reach it in-process through RED.settings.safesphere.
+import type { ActionState } from '../action-states.js';
 import type { ThreatLevel } from '../config/schema.js';
 import type { IncidentView } from '../store/types.js';
 
-export type ActionState = 'pending' | 'dispatched' | 'succeeded' | 'failed' | 'timed_out';
-export const FINAL_STATES: ReadonlySet<ActionState> = new Set(['succeeded', 'failed', 'timed_out']);
+export { FINAL_STATES, type ActionState } from '../action-states.js';
 
 export interface ActionFilter {
   /** Action types this node handles; empty: every type. */
@@ -20,6 +20,8 @@ export interface DeviceRef {
 
 export interface SirenRef extends DeviceRef {
   duration_s: number;
+  /** Where the siren echoes its state (devices.sirens[].feedback), or null: no feedback, its actions end sent_unconfirmed. */
+  feedback: string | null;
 }
 
 export interface RecorderRef extends DeviceRef {
@@ -52,10 +54,16 @@ export interface AlertInput {
   status?: string | null;
 }
 
+/**
+ * What a flow reports. `delivered` needs a `receipt` (what the receiver answered); without one it
+ * is recorded as `sent_unconfirmed`. `succeeded`, from flows written before the honest states,
+ * is recorded as `sent_unconfirmed` too: a flow's word is not a receipt.
+ */
 export interface ResultInput {
   action_id: number;
-  outcome: 'succeeded' | 'failed';
+  outcome: 'delivered' | 'sent_unconfirmed' | 'failed' | 'succeeded';
   detail?: string | null;
+  receipt?: unknown;
   alerts?: AlertInput[];
 }
 
@@ -86,8 +94,22 @@ export interface ArmingControl {
   onChange(listener: (change: Record<string, unknown>) => void): () => void;
 }
 
+/** What a `safesphere notify` node asks for: contacts from config, or one address on one channel. */
+export interface NotifyRequest {
+  incident_id: string;
+  contacts?: string[];
+  channel?: { kind: string; address: string; name?: string } | null;
+  /** Makes a repeated message one delivery (the node id and msg id). */
+  key: string;
+}
+
 /** The gateway side of the SafeSphere nodes. */
 export interface AutomationBridge {
+  /**
+   * Hands a message to the durable delivery queue (contacts and escalation, src/notify/); each
+   * delivery is an action of the incident with its receipt. Absent when that stage is off.
+   */
+  notify?(request: NotifyRequest): { queued: number; undeliverable: number };
   registerActionNode(handle: ActionNodeHandle): () => void;
   registerIncidentNode(handle: IncidentNodeHandle): () => void;
   reportResult(result: ResultInput): ResultAck;
@@ -104,4 +126,6 @@ export interface BrokerAccess {
   host: string;
   port(): number;
   publish(topic: string, payload: Buffer, options: Required<PublishOptions>): Promise<void>;
+  /** Every publish the broker routes (sirens' state echoes); returns the unsubscribe. */
+  observe?(listener: (topic: string, payload: Buffer) => void): () => void;
 }

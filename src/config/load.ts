@@ -3,6 +3,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import type { TSchema } from '@sinclair/typebox';
 import { armingProblems } from './arming.js';
+import { contactProblems } from './contacts.js';
 import { ConfigSchema, type GatewayConfig } from './schema.js';
 
 export const ENV_PREFIX = 'SAFESPHERE_';
@@ -141,6 +142,13 @@ export function loadConfig(options: LoadOptions = {}): GatewayConfig {
   } else {
     // What the schema cannot express (time zones, overlapping slots, a mode keeping an unplanned action).
     problems.push(...armingProblems(candidate as GatewayConfig));
+  }
+  // Cross-references (contact ids named by escalation steps), also when other keys are bad, so
+  // one run names every problem; a block too malformed to walk was named by the schema already.
+  try {
+    problems.push(...contactProblems(candidate as GatewayConfig));
+  } catch {
+    /* reported above */
   }
   if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
   return candidate as GatewayConfig;

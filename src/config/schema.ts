@@ -89,6 +89,31 @@ const ModePolicy = (defaults: Record<ThreatLevel, string[]>, description: string
   );
 const ALL_ACTIONS: Record<ThreatLevel, string[]> = { LOW: ['*'], MEDIUM: ['*'], HIGH: ['*'], CRITICAL: ['*'] };
 const HH_MM = '^(([01]\\d|2[0-3]):[0-5]\\d|24:00)$';
+// One key per channel, so a bad channel's error names its key (contacts.0.channels.1.email).
+const ContactChannel = Type.Object(
+  {
+    email: Type.Optional(Type.String({ pattern: '^[^@\\s]+@[^@\\s]+$', maxLength: 254, description: 'E-mail address.' })),
+    ntfy: Type.Optional(Type.String({ pattern: '^[-_A-Za-z0-9]{1,64}$', description: 'ntfy topic.' })),
+    pushover: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9]{30}$', description: 'Pushover user or group key (30 characters).' })),
+    telegram: Type.Optional(Type.String({ pattern: '^-?[0-9]{1,20}$|^@[A-Za-z0-9_]{5,32}$', description: 'Telegram chat id (or @channel).' })),
+    webhook: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$', maxLength: 2048, description: 'URL the JSON body is POSTed to.' })),
+  },
+  { additionalProperties: false, minProperties: 1, maxProperties: 1 },
+);
+export type ContactChannel = Static<typeof ContactChannel>;
+export const CHANNEL_KINDS = ['email', 'ntfy', 'pushover', 'telegram', 'webhook'] as const;
+
+const EscalationSteps = (level: string) =>
+  Type.Array(
+    Type.Object(
+      {
+        at_s: Type.Number({ minimum: 0, maximum: 7 * 86400, description: 'Seconds after the incident was received.' }),
+        notify: Type.Array(Type.String({ pattern: ID_PATTERN, maxLength: 64 }), { minItems: 1, maxItems: 100, description: 'Contact ids.' }),
+      },
+      { additionalProperties: false },
+    ),
+    { default: [], maxItems: 32, description: `Escalation steps for ${level} incidents, in time order.` },
+  );
 
 export const ConfigSchema = Type.Object(
   {
@@ -576,11 +601,22 @@ export const ConfigSchema = Type.Object(
               cameras: Type.Array(Type.String({ maxLength: 64 }), { default: [], description: 'Camera ids, or "*" for every camera.' }),
               zones: Type.Array(Type.String({ maxLength: 64 }), { default: [], description: 'Zone ids (see zones).' }),
               duration_s: Type.Number({ minimum: 0.05, maximum: 3600, default: 30 }),
+              feedback: Type.Unsafe<'' | 'safesphere' | 'tasmota' | 'shelly' | 'shelly_gen1' | 'zigbee2mqtt'>({
+                type: 'string',
+                enum: ['', 'safesphere', 'tasmota', 'shelly', 'shelly_gen1', 'zigbee2mqtt'],
+                default: '',
+                description:
+                  'Where the siren echoes its state, so a siren action is delivered only when it sounded: safesphere ' +
+                  '(safesphere/sirens/<id>/state, {"state":"ON"} or ON), tasmota (stat/<device>/POWER ON), shelly (Gen2/3: ' +
+                  '<device>/status/switch:0 {"output":true}), shelly_gen1 (shellies/<device>/relay/0 on), zigbee2mqtt ' +
+                  '(zigbee2mqtt/<device> {"state":"ON"}). Empty: no feedback, its actions are sent_unconfirmed.',
+              }),
+              device: Type.String({ pattern: '^[^#+]*$', maxLength: 128, default: '', description: 'The device name in the feedback topic. Empty: the siren id.' }),
             },
             { additionalProperties: false },
           ),
           {
-            default: [{ id: 'siren-1', cameras: ['*'], zones: [], duration_s: 30 }],
+            default: [{ id: 'siren-1', cameras: ['*'], zones: [], duration_s: 30, feedback: '', device: '' }],
             description: 'Sirens, commanded on safesphere/sirens/<id>/set, and the cameras or zones each covers.',
           },
         ),
@@ -629,6 +665,13 @@ export const ConfigSchema = Type.Object(
           description: 'After a restart, unfinished actions younger than this are dispatched again; older ones are timed_out.',
         }),
         webhook_url: Type.String({ default: '', description: 'Optional URL the notification flow POSTs every alert to.' }),
+        siren_action_types: Type.Array(Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$' }), {
+          default: ['voice_alert'],
+          maxItems: 32,
+          description:
+            'Action types that sound sirens: such an action is delivered only when every siren it commands that has feedback configured ' +
+            '(devices.sirens[].feedback) echoes ON; sirens without feedback leave it sent_unconfirmed.',
+        }),
         degraded_window_s: Type.Integer({
           minimum: 1,
           maximum: 86400,
@@ -636,7 +679,7 @@ export const ConfigSchema = Type.Object(
           description: 'Health stays degraded this long after an action times out.',
         }),
       },
-      'The action lifecycle: pending, dispatched, then succeeded, failed or timed_out.',
+      'The action lifecycle: pending, dispatched, then delivered, sent_unconfirmed, failed or timed_out (src/action-states.ts).',
     ),
     upstream: obj(
       {
@@ -1163,6 +1206,128 @@ export const ConfigSchema = Type.Object(
         }),
       },
       'Home Assistant MQTT discovery: one device with an alarm panel, per-camera event and sensor, per-zone threat, sirens, an acknowledge button.',
+    ),
+    contacts: Type.Array(
+      Type.Object(
+        {
+          id: Type.String({ pattern: ID_PATTERN, minLength: 1, maxLength: 64, description: 'Contact id, named in escalation steps.' }),
+          name: Type.String({ minLength: 1, maxLength: 128, description: 'Name shown in messages and in the ledger.' }),
+          channels: Type.Array(ContactChannel, {
+            minItems: 1,
+            maxItems: 16,
+            description: 'How this contact is reached; every channel of a step\'s contacts is used at once.',
+          }),
+        },
+        { additionalProperties: false },
+      ),
+      {
+        default: [],
+        maxItems: 1000,
+        description:
+          'People and stations to tell (README "Who gets told"). Each channel is one of {email: <address>}, {ntfy: <topic>}, ' +
+          '{pushover: <user key>}, {telegram: <chat id>}, {webhook: <URL>}.',
+      },
+    ),
+    escalation: obj(
+      {
+        LOW: EscalationSteps('LOW'),
+        MEDIUM: EscalationSteps('MEDIUM'),
+        HIGH: EscalationSteps('HIGH'),
+        CRITICAL: EscalationSteps('CRITICAL'),
+      },
+      'Who is told at each final level, and when: steps run until someone acknowledges the incident, then stop.',
+    ),
+    notify: obj(
+      {
+        action_types: Type.Array(Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$' }), {
+          default: [
+            'alert_user',
+            'notify_police',
+            'police_dispatch',
+            'notify_emergency_contacts',
+            'notify_all_contacts',
+            'share_location',
+            'live_location',
+            'armed_threat_escalation',
+          ],
+          maxItems: 64,
+          description:
+            'Policy action types carried by the contacts and escalation (each ends delivered, acknowledged, failed or undeliverable). ' +
+            'Remove a type to carry it in a Node-RED flow instead.',
+        }),
+        public_url: Type.String({
+          default: '',
+          description: 'Base URL people\'s phones reach the gateway at, for acknowledge links and buttons. Empty: http://<http.host>:<http.port>.',
+        }),
+        ack_secret: Type.String({ default: '', description: 'Key that signs acknowledge links. Prefer ack_secret_file. Empty: generated into <data_dir>/notify-ack-secret.' }),
+        ack_secret_file: Type.String({ default: '', description: 'File holding the acknowledge-link key (read at start).' }),
+        ack_link_ttl_s: Type.Integer({ minimum: 60, maximum: 30 * 86400, default: 86400, description: 'An acknowledge link or button expires after this long.' }),
+        send_timeout_ms: Type.Integer({ minimum: 100, maximum: 120000, default: 10000, description: 'Per-delivery timeout (connect and answer).' }),
+        retry_base_ms: Type.Integer({ minimum: 10, maximum: 600000, default: 2000, description: 'First retry of a delivery that failed transiently (network, 5xx, 429, SMTP 4xx); doubled each time, with jitter.' }),
+        retry_max_ms: Type.Integer({ minimum: 10, maximum: 3600000, default: 60000, description: 'Longest wait between retries.' }),
+        max_attempts: Type.Integer({
+          minimum: 1,
+          maximum: 1000,
+          default: 6,
+          description: 'Attempts of one delivery before it is failed (escalation goes on to its next step regardless).',
+        }),
+        concurrency: Type.Integer({ minimum: 1, maximum: 64, default: 8, description: 'Deliveries sent at once.' }),
+        email: obj(
+          {
+            host: Type.String({ default: '', description: 'SMTP server. Empty: e-mail channels are undeliverable.' }),
+            port: Type.Integer({ minimum: 0, maximum: 65535, default: 587, description: 'SMTP port (587 submission with STARTTLS, 465 TLS).' }),
+            tls: Type.Unsafe<'starttls' | 'tls' | 'none'>({
+              type: 'string',
+              enum: ['starttls', 'tls', 'none'],
+              default: 'starttls',
+              description: 'starttls: plain connect, STARTTLS required; tls: TLS from the first byte (port 465); none: no encryption (loopback relays only).',
+            }),
+            username: Type.String({ default: '', description: 'SMTP AUTH user. Empty: no authentication.' }),
+            password: Type.String({ default: '', description: 'SMTP AUTH password. Prefer password_file.' }),
+            password_file: Type.String({ default: '', description: 'File holding the SMTP password (read at start).' }),
+            from: Type.String({ default: '', description: 'From address. Empty: safesphere@<site_id>.invalid.' }),
+            ca_file: Type.String({ default: '', description: 'CA certificate (PEM) for the SMTP server\'s TLS certificate.' }),
+            reject_unauthorized: Type.Boolean({ default: true, description: 'Verify the SMTP server\'s TLS certificate.' }),
+          },
+          'E-mail through nodemailer over SMTP: text and HTML, the snapshot thumbnail, an acknowledge link.',
+        ),
+        ntfy: obj(
+          {
+            url: Type.String({ default: 'https://ntfy.sh', description: 'ntfy server (self-hosted or ntfy.sh).' }),
+            token: Type.String({ default: '', description: 'Access token (Bearer). Prefer token_file.' }),
+            token_file: Type.String({ default: '', description: 'File holding the ntfy access token.' }),
+          },
+          'ntfy push: priority from the level, tags, a click URL, an Acknowledge button that calls the gateway.',
+        ),
+        pushover: obj(
+          {
+            url: Type.String({ default: 'https://api.pushover.net', description: 'Pushover API base URL.' }),
+            app_token: Type.String({ default: '', description: 'Application API token. Prefer app_token_file. Empty: Pushover channels are undeliverable.' }),
+            app_token_file: Type.String({ default: '', description: 'File holding the Pushover application token.' }),
+            retry_s: Type.Integer({ minimum: 30, maximum: 10800, default: 60, description: 'CRITICAL (emergency priority): Pushover repeats the alert this often until acknowledged.' }),
+            expire_s: Type.Integer({ minimum: 30, maximum: 10800, default: 3600, description: 'CRITICAL: Pushover stops repeating after this long.' }),
+            receipt_poll_s: Type.Integer({ minimum: 1, maximum: 3600, default: 10, description: 'How often an emergency receipt is polled for acknowledged_by.' }),
+          },
+          'Pushover: emergency priority for CRITICAL; the receipt\'s acknowledged_by becomes the incident\'s acknowledgement.',
+        ),
+        telegram: obj(
+          {
+            url: Type.String({ default: 'https://api.telegram.org', description: 'Bot API base URL.' }),
+            bot_token: Type.String({ default: '', description: 'Bot token. Prefer bot_token_file. Empty: Telegram channels are undeliverable.' }),
+            bot_token_file: Type.String({ default: '', description: 'File holding the bot token.' }),
+            poll_timeout_s: Type.Integer({ minimum: 0, maximum: 50, default: 25, description: 'getUpdates long-poll timeout (the site needs no public address).' }),
+          },
+          'Telegram bot: a message with an inline Acknowledge button; callbacks read by long polling.',
+        ),
+        webhook: obj(
+          {
+            secret: Type.String({ default: '', description: 'HMAC-SHA256 key for the X-SafeSphere-Signature header. Prefer secret_file. Empty: unsigned.' }),
+            secret_file: Type.String({ default: '', description: 'File holding the webhook signing key.' }),
+          },
+          'Webhooks: a JSON body, an Idempotency-Key and an HMAC-SHA256 signature header.',
+        ),
+      },
+      'Deliveries to people: the channels, the durable delivery queue, acknowledge links.',
     ),
     policy: obj(
       {

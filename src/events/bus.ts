@@ -1,6 +1,7 @@
 // A typed in-process event bus. A listener that throws or rejects is logged and
 // never breaks the emitter or the other listeners.
 import type { IncidentSource } from '../config/schema.js';
+import type { ActionState } from '../action-states.js';
 import type { Logger } from '../logger.js';
 import type { StoredIncident, PlannedAction } from '../store/types.js';
 
@@ -9,18 +10,20 @@ export interface GatewayEvents {
   'incident.stored': { incident: StoredIncident; actions: PlannedAction[] };
   /** One planned action, ready for the automation stage to carry out. */
   'action.planned': { incident: StoredIncident; action: PlannedAction };
-  /** An action changed state in its lifecycle (pending, dispatched, succeeded, failed, timed_out). */
+  /** An action changed state in its lifecycle (src/action-states.ts: pending, dispatched, delivered, acknowledged, ...). */
   'action.updated': {
     action_id: number;
     incident_id: string;
     action_type: string;
-    state: 'pending' | 'dispatched' | 'succeeded' | 'failed' | 'timed_out';
+    state: ActionState;
     attempts: number;
     result: string | null;
     at: string;
   };
   /** An operator acknowledged or resolved an incident (committed). */
   'incident.status': { incident_id: string; state: 'acknowledged' | 'resolved'; by: string; at: string };
+  /** Someone acknowledged an incident (dashboard, API, or a channel's link or button); escalation stops. */
+  'incident.acknowledged': { incident_id: string; by: string; via: string; at: string };
   /** A report was refused before it was stored. */
   'report.rejected': { source: IncidentSource; cameraId: string | null; code: string; message: string };
   /** A snapshot was attached to a stored incident (src/evidence/). */

@@ -16,6 +16,9 @@ export interface IncidentDetailSources {
   detections(incidentId: string): unknown;
   /** The other incidents with the same source id (a Frigate review's incident and its follow-ups). */
   related(incident: StoredIncident): unknown[];
+  /** Contacts and escalation: the escalation's state and next step (null without one), and every delivery with its receipt. */
+  escalation(incidentId: string): unknown;
+  deliveries(incidentId: string): unknown[];
 }
 
 export class IncidentDetails {
@@ -35,6 +38,8 @@ export class IncidentDetails {
       detections: s.detections(id),
       annotations: s.annotations(id),
       related: s.related(incident),
+      escalation: s.escalation(id),
+      deliveries: s.deliveries(id),
     };
   }
 }

@@ -10,6 +10,7 @@ export function create(ctx: ModuleContext): Module {
   const labels = ctx.store.labels;
   const operations = ctx.find('operations');
   const snapshots = ctx.find('snapshots');
+  const notify = ctx.find('notify');
   const view = new IncidentDetails({
     actions: (id) => store.actionsFor(id),
     alerts: (id) => store.alertsFor(id),
@@ -23,6 +24,8 @@ export function create(ctx: ModuleContext): Module {
       incident.source_key === null
         ? []
         : store.incidents.related(incident.source, incident.source_key).filter((r) => r.incident_id !== incident.incident_id),
+    escalation: (id) => notify?.escalationOf(id) ?? null,
+    deliveries: (id) => notify?.deliveriesOf(id) ?? [],
   });
   // The dashboard's path is served only while the dashboard is.
   const paths = config.dashboard.enabled ? ['/incidents/:incident_id', '/api/incidents/:incident_id'] : ['/incidents/:incident_id'];

@@ -69,7 +69,7 @@ export class GatewayMetrics {
     });
     this.actions = new Counter({
       name: 'safesphere_action_transitions_total',
-      help: 'Action state changes by action type and the state entered (dispatched, succeeded, failed, timed_out, pending).',
+      help: 'Action state changes by action type and the state entered (src/action-states.ts: dispatched, delivered, acknowledged, sent_unconfirmed, failed, timed_out, undeliverable, cancelled, pending).',
       labelNames: ['type', 'state'],
       registers: r,
     });

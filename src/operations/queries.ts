@@ -2,7 +2,7 @@
 // an indexed SQL aggregate in src/store/operations.ts, never rows loaded into JavaScript),
 // active threats per zone, the operator's incident status, and the live feed's change log.
 import { LEVELS, type GatewayConfig, type IncidentSource, type ThreatLevel } from '../config/schema.js';
-import type { FeedRow, IncidentStatus, OperationsRepository, ReplayRow } from '../store/operations.js';
+import type { AcknowledgeResult, FeedRow, IncidentStatus, OperationsRepository, ReplayRow } from '../store/operations.js';
 import type { Store } from '../store/store.js';
 
 type Zone = GatewayConfig['zones'][number];
@@ -271,13 +271,13 @@ export class OpsQueries {
     return this.rows.status(incidentId);
   }
 
-  /** Acknowledges (idempotent: the first acknowledgement's operator and time are kept). */
-  acknowledge(incidentId: string, by: string, note: string | null, at = new Date()): IncidentStatus {
-    return this.rows.acknowledge(incidentId, by, note, at.toISOString());
+  /** Acknowledges (idempotent: the first acknowledgement's operator, channel and time are kept); stops the escalation. */
+  acknowledge(incidentId: string, by: string, note: string | null, via = 'api', at = new Date()): AcknowledgeResult {
+    return this.rows.acknowledge({ incidentId, by, note, via, atIso: at.toISOString() });
   }
 
-  resolve(incidentId: string, by: string, note: string | null, at = new Date()): IncidentStatus {
-    return this.rows.resolve(incidentId, by, note, at.toISOString());
+  resolve(incidentId: string, by: string, note: string | null, via = 'api', at = new Date()): AcknowledgeResult {
+    return this.rows.resolve({ incidentId, by, note, via, atIso: at.toISOString() });
   }
 
   // ------------------------------------------------------------------ live feed

@@ -57,16 +57,20 @@ export function parseBucket(raw: unknown): number {
   return s;
 }
 
-function operatorBody(body: unknown): { by: string; note: string | null } {
+/** How an operator's status change came in: the dashboard says so; anything else is the API. */
+const OPERATOR_VIA = new Set(['api', 'dashboard']);
+
+function operatorBody(body: unknown): { by: string; note: string | null; via: string } {
   const details: ErrorDetail[] = [];
   const b = (body && typeof body === 'object' && !Array.isArray(body) ? body : {}) as Record<string, unknown>;
   if (typeof b.by !== 'string' || !b.by.trim() || b.by.length > 128) details.push({ path: 'by', message: 'is required: the operator, 1..128 characters' });
   if (b.note !== undefined && b.note !== null && (typeof b.note !== 'string' || b.note.length > 2048)) {
     details.push({ path: 'note', message: 'must be a string of at most 2048 characters' });
   }
-  for (const k of Object.keys(b)) if (k !== 'by' && k !== 'note') details.push({ path: k, message: 'is not a field of a status change' });
+  if (b.via !== undefined && !OPERATOR_VIA.has(b.via as string)) details.push({ path: 'via', message: 'must be "api" or "dashboard"' });
+  for (const k of Object.keys(b)) if (k !== 'by' && k !== 'note' && k !== 'via') details.push({ path: k, message: 'is not a field of a status change' });
   if (details.length) throw new GatewayError(ERRORS.INVALID_STATUS, details);
-  return { by: (b.by as string).trim(), note: (b.note as string | null | undefined) ?? null };
+  return { by: (b.by as string).trim(), note: (b.note as string | null | undefined) ?? null, via: (b.via as string | undefined) ?? 'api' };
 }
 
 export const operationsRoutes =
@@ -208,15 +212,17 @@ export const operationsRoutes =
            
             schema: {
               summary: action === 'acknowledge' ? 'An operator acknowledges an incident' : 'An operator resolves an incident (it stops being an active threat)',
-              description: 'Body: {"by": "<operator>", "note": "<optional>"}. 404 for an unknown incident, 422 for a bad body.',
+              description:
+                'Body: {"by": "<operator>", "note": "<optional>", "via": "api" | "dashboard"}. Stops the incident\'s escalation (README "Who gets told"). ' +
+                '404 for an unknown incident, 422 for a bad body.',
               params: Type.Object({ incident_id: Type.String({ maxLength: 128 }) }),
             },
           },
           async (request) => {
-            const { by, note } = operatorBody(request.body);
+            const { by, note, via } = operatorBody(request.body);
             const id = request.params.incident_id;
             if (!ops.queries.incidentExists(id)) throw new GatewayError(ERRORS.INCIDENT_NOT_FOUND, [{ path: 'incident_id', message: `no incident "${id}"` }]);
-            return { success: true, status: ops.setStatus(action, id, by, note) };
+            return { success: true, status: ops.setStatus(action, id, by, note, via) };
           },
         );
       }

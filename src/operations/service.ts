@@ -2,6 +2,7 @@
 // queries, the site map and safe routes, and the live feeds (the operator token is one of
 // src/security/access.ts's). Constructed without I/O; start() starts the feed's timers; the
 // HTTP server registers its routes (src/operations/routes.ts).
+import type { ActionState } from '../action-states.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { EventBus } from '../events/bus.js';
 import type { HealthRegistry } from '../health.js';
@@ -59,6 +60,20 @@ export class Operations {
     this.feed.stop();
   }
 
+  /**
+   * An operator's acknowledgement or resolution through the API or the dashboard: the store's one
+   * acknowledgement (which stops the escalation), then the feed and the bus (escalation, safe routes).
+   */
+  setStatus(action: 'acknowledge' | 'resolve', incidentId: string, by: string, note: string | null, via: string): IncidentStatus {
+    const r = action === 'acknowledge' ? this.queries.acknowledge(incidentId, by, note, via) : this.queries.resolve(incidentId, by, note, via);
+    for (const c of r.changes) this.bus.emit('action.updated', { ...c, state: c.state as ActionState });
+    if (r.first) this.bus.emit('incident.acknowledged', { incident_id: incidentId, by: r.status.acknowledged_by ?? by, via: r.status.acknowledged_via ?? via, at: r.status.acknowledged_at ?? new Date().toISOString() });
+    this.feed.wake();
+    // Safe routes (src/navigation/) re-check when a status changes.
+    this.bus.emit('incident.status', { incident_id: incidentId, state: r.status.state, by, at: r.status.updated_at });
+    return r.status;
+  }
+
   /** Unresolved HIGH/CRITICAL (blocked) and MEDIUM (elevated) incidents within site.active_window_s, by zone. */
   threats(now = Date.now()): { zones: ZoneThreats; incidents: ActiveThreat[] } {
     const incidents = this.queries.activeThreats(this.config.site.active_window_s, ['CRITICAL', 'HIGH', 'MEDIUM'], now);
@@ -91,14 +106,6 @@ export class Operations {
     }
     const { ok: _ok, ...route } = r;
     return { status: 200, body: route };
-  }
-
-  /** An operator's acknowledge or resolve: stored, then the feed and the bus (safe routes) are told. */
-  setStatus(action: 'acknowledge' | 'resolve', incidentId: string, by: string, note: string | null): IncidentStatus {
-    const status = action === 'acknowledge' ? this.queries.acknowledge(incidentId, by, note) : this.queries.resolve(incidentId, by, note);
-    this.feed.wake();
-    this.bus.emit('incident.status', { incident_id: incidentId, state: status.state, by, at: status.updated_at });
-    return status;
   }
 
   /**

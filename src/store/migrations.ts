@@ -611,4 +611,143 @@ export const MIGRATIONS: Migration[] = [
       CREATE TABLE ha_discovery (target TEXT NOT NULL, topic TEXT NOT NULL, PRIMARY KEY (target, topic)) WITHOUT ROWID;
     `,
   },
+  {
+    // Actions that reach people (src/notify/): honest action states, escalation until someone
+    // acknowledges, and the durable delivery queue. The old 'succeeded' only ever meant "a flow
+    // said so" (for most actions: a publish nobody may have heard): a Frigate call that answered
+    // 2xx becomes 'delivered', everything else 'sent_unconfirmed' (README "Who gets told").
+    version: 11,
+    name: 'honest action states, escalations, deliveries, acknowledgement channel',
+    sql: `
+      -- Re-created below: the migrated rows must not flood the outbox and the feed with history.
+      DROP TRIGGER outbox_action_outcome;
+      DROP TRIGGER ops_feed_action;
+      DROP TRIGGER ops_feed_status_insert;
+      DROP TRIGGER ops_feed_status_update;
+
+      UPDATE actions SET status = CASE WHEN result LIKE '% answered HTTP 2%' THEN 'delivered' ELSE 'sent_unconfirmed' END
+      WHERE status = 'succeeded';
+      DROP INDEX actions_open;
+      CREATE INDEX actions_open ON actions (status) WHERE status IN ('pending', 'dispatched');
+
+      -- How an incident was acknowledged: api, dashboard, email, ntfy, pushover, telegram, ...
+      ALTER TABLE incident_status ADD COLUMN acknowledged_via TEXT;
+
+      -- One escalation per incident whose level has escalation steps: the next step and its time.
+      CREATE TABLE escalations (
+        incident_id  TEXT    PRIMARY KEY REFERENCES incidents (incident_id) ON DELETE CASCADE,
+        level        TEXT    NOT NULL,
+        next_step    INTEGER NOT NULL,                   -- index into escalation.<level>; = steps: none left
+        steps        INTEGER NOT NULL,
+        next_at_ms   INTEGER,                            -- null: no step left
+        state        TEXT    NOT NULL CHECK (state IN ('running', 'acknowledged', 'exhausted')),
+        started_ms   INTEGER NOT NULL,
+        carried      TEXT    NOT NULL DEFAULT '[]',      -- JSON ids of the policy actions this escalation carries
+        updated_at   TEXT    NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX escalations_due ON escalations (next_at_ms) WHERE state = 'running';
+
+      -- The durable delivery queue and ledger: one row per contact channel of a step, written
+      -- with its actions row in the step's transaction; a crash never loses an accepted one.
+      CREATE TABLE deliveries (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        incident_id     TEXT    NOT NULL REFERENCES incidents (incident_id) ON DELETE CASCADE,
+        action_id       INTEGER NOT NULL REFERENCES actions (id) ON DELETE CASCADE,
+        step            INTEGER NOT NULL,
+        contact_id      TEXT    NOT NULL,
+        channel         TEXT    NOT NULL,                -- email, ntfy, pushover, telegram, webhook, ...
+        address         TEXT    NOT NULL,
+        idempotency_key TEXT    NOT NULL UNIQUE,
+        state           TEXT    NOT NULL CHECK (state IN ('queued', 'sending', 'delivered', 'acknowledged', 'failed', 'cancelled')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_ms INTEGER NOT NULL,
+        receipt         TEXT,                            -- JSON: what the receiver answered
+        receipt_at      TEXT,
+        ack_ref         TEXT,                            -- the receiver's handle for acknowledgement (Pushover receipt, Telegram message)
+        error           TEXT,
+        created_at      TEXT    NOT NULL,
+        updated_at      TEXT    NOT NULL
+      );
+      CREATE INDEX deliveries_incident ON deliveries (incident_id);
+      CREATE INDEX deliveries_due ON deliveries (next_attempt_ms) WHERE state IN ('queued', 'sending');
+      CREATE INDEX deliveries_ack_poll ON deliveries (channel, id) WHERE state = 'delivered' AND ack_ref IS NOT NULL;
+
+      -- Acknowledge links and buttons are single-use: one row per used token.
+      CREATE TABLE ack_tokens_used (
+        delivery_id INTEGER PRIMARY KEY,
+        incident_id TEXT    NOT NULL,
+        used_at     TEXT    NOT NULL
+      );
+      -- Channel positions that must survive a restart (the Telegram getUpdates offset).
+      CREATE TABLE notify_state (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+
+      CREATE TRIGGER outbox_action_outcome AFTER UPDATE OF status ON actions
+      WHEN NEW.status IN ('delivered', 'acknowledged', 'sent_unconfirmed', 'failed', 'timed_out', 'undeliverable', 'cancelled')
+        AND OLD.status IS NOT NEW.status BEGIN
+        INSERT INTO outbox (incident_id, kind, version, rank, camera_id, pending_mask, payload, created_ms)
+        SELECT i.incident_id, 'action',
+               (SELECT coalesce(max(o.version), 0) + 1 FROM outbox o WHERE o.incident_id = i.incident_id AND o.kind = 'action'),
+               CASE i.threat_level WHEN 'CRITICAL' THEN 0 WHEN 'HIGH' THEN 1 WHEN 'MEDIUM' THEN 2 ELSE 3 END,
+               coalesce(i.camera_id, ''),
+               coalesce((SELECT value FROM sync_state WHERE key = 'consumers'), 0),
+               json_object('action_id', NEW.id, 'action_type', NEW.action_type, 'status', NEW.status, 'result', NEW.result,
+                           'at', NEW.updated_at),
+               CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
+        FROM incidents i WHERE i.incident_id = NEW.incident_id;
+      END;
+
+      CREATE TRIGGER ops_feed_action AFTER UPDATE OF status ON actions WHEN OLD.status IS NOT NEW.status BEGIN
+        INSERT INTO ops_feed (kind, incident_id, level, camera_id, source, data, at)
+        SELECT 'action', NEW.incident_id, i.threat_level, i.camera_id, i.source,
+          json_object('action_id', NEW.id, 'action_type', NEW.action_type, 'state', NEW.status, 'attempts', NEW.attempts,
+            'result', NEW.result, 'at', NEW.updated_at),
+          NEW.updated_at
+        FROM incidents i WHERE i.incident_id = NEW.incident_id;
+      END;
+
+      -- A delivery planned by an escalation step appears on the feed as it is queued.
+      CREATE TRIGGER ops_feed_action_insert AFTER INSERT ON actions WHEN NEW.status <> 'pending' BEGIN
+        INSERT INTO ops_feed (kind, incident_id, level, camera_id, source, data, at)
+        SELECT 'action', NEW.incident_id, i.threat_level, i.camera_id, i.source,
+          json_object('action_id', NEW.id, 'action_type', NEW.action_type, 'state', NEW.status, 'attempts', NEW.attempts,
+            'result', NEW.result, 'description', NEW.description, 'at', NEW.updated_at),
+          NEW.updated_at
+        FROM incidents i WHERE i.incident_id = NEW.incident_id;
+      END;
+
+      CREATE TRIGGER ops_feed_status_insert AFTER INSERT ON incident_status BEGIN
+        INSERT INTO ops_feed (kind, incident_id, level, camera_id, source, data, at)
+        SELECT 'status', NEW.incident_id, i.threat_level, i.camera_id, i.source,
+          json_object('state', NEW.state, 'acknowledged_by', NEW.acknowledged_by, 'acknowledged_at', NEW.acknowledged_at,
+            'acknowledged_via', NEW.acknowledged_via, 'resolved_by', NEW.resolved_by, 'resolved_at', NEW.resolved_at, 'note', NEW.note),
+          NEW.updated_at
+        FROM incidents i WHERE i.incident_id = NEW.incident_id;
+      END;
+
+      CREATE TRIGGER ops_feed_status_update AFTER UPDATE ON incident_status BEGIN
+        INSERT INTO ops_feed (kind, incident_id, level, camera_id, source, data, at)
+        SELECT 'status', NEW.incident_id, i.threat_level, i.camera_id, i.source,
+          json_object('state', NEW.state, 'acknowledged_by', NEW.acknowledged_by, 'acknowledged_at', NEW.acknowledged_at,
+            'acknowledged_via', NEW.acknowledged_via, 'resolved_by', NEW.resolved_by, 'resolved_at', NEW.resolved_at, 'note', NEW.note),
+          NEW.updated_at
+        FROM incidents i WHERE i.incident_id = NEW.incident_id;
+      END;
+
+      CREATE TRIGGER ops_feed_escalation_insert AFTER INSERT ON escalations BEGIN
+        INSERT INTO ops_feed (kind, incident_id, level, camera_id, source, data, at)
+        SELECT 'escalation', NEW.incident_id, i.threat_level, i.camera_id, i.source,
+          json_object('state', NEW.state, 'next_step', NEW.next_step, 'steps', NEW.steps, 'next_at_ms', NEW.next_at_ms),
+          NEW.updated_at
+        FROM incidents i WHERE i.incident_id = NEW.incident_id;
+      END;
+
+      CREATE TRIGGER ops_feed_escalation_update AFTER UPDATE ON escalations BEGIN
+        INSERT INTO ops_feed (kind, incident_id, level, camera_id, source, data, at)
+        SELECT 'escalation', NEW.incident_id, i.threat_level, i.camera_id, i.source,
+          json_object('state', NEW.state, 'next_step', NEW.next_step, 'steps', NEW.steps, 'next_at_ms', NEW.next_at_ms),
+          NEW.updated_at
+        FROM incidents i WHERE i.incident_id = NEW.incident_id;
+      END;
+    `,
+  },
 ];

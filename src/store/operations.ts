@@ -3,6 +3,7 @@
 // operator's incident status, and the live feed's change log (ops_feed, written by
 // triggers in the transaction of each change it shows: triggers.ts).
 import type { IncidentSource, ThreatLevel } from '../config/schema.js';
+import type { ActionChange, NotifyRepository } from './notify.js';
 import { Repository, type Db } from './repository.js';
 
 export interface IncidentStatus {
@@ -10,6 +11,8 @@ export interface IncidentStatus {
   state: 'acknowledged' | 'resolved';
   acknowledged_by: string | null;
   acknowledged_at: string | null;
+  /** How: api, dashboard, email, ntfy, pushover, telegram, ... (migration 8). */
+  acknowledged_via: string | null;
   resolved_by: string | null;
   resolved_at: string | null;
   note: string | null;
@@ -18,7 +21,7 @@ export interface IncidentStatus {
 
 export interface FeedRow {
   seq: number;
-  kind: 'incident' | 'action' | 'label' | 'status' | 'arming';
+  kind: 'incident' | 'action' | 'label' | 'status' | 'arming' | 'escalation';
   incident_id: string;
   level: ThreatLevel | null;
   camera_id: string | null;
@@ -95,17 +98,18 @@ function prepare(db: Db) {
       WHERE i.threat_level = ? AND i.created_at >= ?
         AND NOT EXISTS (SELECT 1 FROM incident_status s WHERE s.incident_id = i.incident_id AND s.state = 'resolved')
       ORDER BY i.created_at DESC LIMIT 1000`),
-    statusGet: db.prepare<[string], IncidentStatus>(`SELECT incident_id, state, acknowledged_by, acknowledged_at, resolved_by, resolved_at, note, updated_at
+    statusGet: db.prepare<[string], IncidentStatus>(`SELECT incident_id, state, acknowledged_by, acknowledged_at, acknowledged_via, resolved_by, resolved_at, note, updated_at
       FROM incident_status WHERE incident_id = ?`),
-    statusAck: db.prepare<[string, string, string, string | null, string]>(`INSERT INTO incident_status (incident_id, state, acknowledged_by, acknowledged_at, note, updated_at)
-      VALUES (?, 'acknowledged', ?, ?, ?, ?)
+    statusAck: db.prepare<[string, string, string, string, string | null, string]>(`INSERT INTO incident_status (incident_id, state, acknowledged_by, acknowledged_at, acknowledged_via, note, updated_at)
+      VALUES (?, 'acknowledged', ?, ?, ?, ?, ?)
       ON CONFLICT (incident_id) DO UPDATE SET acknowledged_by = coalesce(acknowledged_by, excluded.acknowledged_by),
-        acknowledged_at = coalesce(acknowledged_at, excluded.acknowledged_at), note = coalesce(excluded.note, note),
-        updated_at = excluded.updated_at`),
-    statusResolve: db.prepare<[string, string, string, string, string, string | null, string]>(`INSERT INTO incident_status (incident_id, state, acknowledged_by, acknowledged_at, resolved_by, resolved_at, note, updated_at)
-      VALUES (?, 'resolved', ?, ?, ?, ?, ?, ?)
+        acknowledged_at = coalesce(acknowledged_at, excluded.acknowledged_at), acknowledged_via = coalesce(acknowledged_via, excluded.acknowledged_via),
+        note = coalesce(excluded.note, note), updated_at = excluded.updated_at`),
+    statusResolve: db.prepare<[string, string, string, string, string, string, string | null, string]>(`INSERT INTO incident_status (incident_id, state, acknowledged_by, acknowledged_at, acknowledged_via, resolved_by, resolved_at, note, updated_at)
+      VALUES (?, 'resolved', ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (incident_id) DO UPDATE SET state = 'resolved',
         acknowledged_by = coalesce(acknowledged_by, excluded.acknowledged_by), acknowledged_at = coalesce(acknowledged_at, excluded.acknowledged_at),
+        acknowledged_via = coalesce(acknowledged_via, excluded.acknowledged_via),
         resolved_by = excluded.resolved_by, resolved_at = excluded.resolved_at, note = coalesce(excluded.note, note),
         updated_at = excluded.updated_at`),
     feedAfter: db.prepare<[number, number], FeedRow>('SELECT seq, kind, incident_id, level, camera_id, source, data, at FROM ops_feed WHERE seq > ? ORDER BY seq LIMIT ?'),
@@ -119,7 +123,31 @@ function prepare(db: Db) {
   };
 }
 
+/** An acknowledgement, from whichever path it came (dashboard, API, a channel's link or button). */
+export interface Acknowledgement {
+  incidentId: string;
+  by: string;
+  /** api, dashboard, email, ntfy, pushover, telegram, webhook, ... */
+  via: string;
+  note: string | null;
+  atIso: string;
+  /** The delivery whose link or button was used, if any. */
+  deliveryId?: number | null;
+}
+
+export interface AcknowledgeResult {
+  status: IncidentStatus;
+  /** False when the incident had been acknowledged before (the first acknowledgement is kept). */
+  first: boolean;
+  /** Actions whose state changed (the escalation's deliveries and carried actions). */
+  changes: ActionChange[];
+}
+
 export class OperationsRepository extends Repository<ReturnType<typeof prepare>> {
+  constructor(private readonly notify: NotifyRepository) {
+    super();
+  }
+
   protected prepare(db: Db) {
     return prepare(db);
   }
@@ -169,15 +197,33 @@ export class OperationsRepository extends Repository<ReturnType<typeof prepare>>
     return this.st.statusGet.get(incidentId) ?? null;
   }
 
-  /** Idempotent: the first acknowledgement's operator and time are kept. */
-  acknowledge(incidentId: string, by: string, note: string | null, atIso: string): IncidentStatus {
-    this.st.statusAck.run(incidentId, by, atIso, note, atIso);
-    return this.status(incidentId)!;
+  /**
+   * THE acknowledgement: every path (the acknowledge endpoint, the dashboard, the e-mail link, the
+   * ntfy button, the Pushover receipt, the Telegram button) ends here. In one transaction: the
+   * incident's status (the first acknowledgement's who, how and when are kept), and the escalation
+   * stops (src/store/notify.ts). Idempotent.
+   */
+  acknowledge(ack: Acknowledgement): AcknowledgeResult {
+    return this.tx(() => {
+      const before = this.status(ack.incidentId);
+      this.st.statusAck.run(ack.incidentId, ack.by, ack.atIso, ack.via, ack.note, ack.atIso);
+      const status = this.status(ack.incidentId)!;
+      const first = before?.acknowledged_at == null;
+      const result = `acknowledged by ${status.acknowledged_by ?? ack.by} via ${status.acknowledged_via ?? ack.via} at ${status.acknowledged_at ?? ack.atIso}`;
+      const changes = this.notify.acknowledged(ack.incidentId, result, first ? (ack.deliveryId ?? null) : null, ack.atIso);
+      return { status, first, changes };
+    });
   }
 
-  resolve(incidentId: string, by: string, note: string | null, atIso: string): IncidentStatus {
-    this.st.statusResolve.run(incidentId, by, atIso, by, atIso, note, atIso);
-    return this.status(incidentId)!;
+  /** A resolution is an acknowledgement too (a person handled it): the escalation stops. */
+  resolve(ack: Acknowledgement): AcknowledgeResult {
+    return this.tx(() => {
+      const before = this.status(ack.incidentId);
+      this.st.statusResolve.run(ack.incidentId, ack.by, ack.atIso, ack.via, ack.by, ack.atIso, ack.note, ack.atIso);
+      const status = this.status(ack.incidentId)!;
+      const changes = this.notify.acknowledged(ack.incidentId, `resolved by ${ack.by} via ${ack.via} at ${ack.atIso}`, null, ack.atIso);
+      return { status, first: before?.acknowledged_at == null, changes };
+    });
   }
 
   // --- the live feed ---------------------------------------------------------------------

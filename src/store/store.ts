@@ -14,6 +14,7 @@ import { HighWaterRepository } from './high-water.js';
 import { checkDatabaseFile } from './integrity.js';
 import { LabelRepository } from './labels.js';
 import { MIGRATIONS, type Migration } from './migrations.js';
+import { NotifyRepository } from './notify.js';
 import { OperationsRepository } from './operations.js';
 import { OutboxRepository } from './outbox.js';
 import type { Repository } from './repository.js';
@@ -89,8 +90,10 @@ export class Store {
   readonly snapshots = new SnapshotRepository(this.outbox);
   /** AI annotations and the AI request log (daily budget, per-incident cap). */
   readonly annotations = new AnnotationRepository(this.outbox);
-  /** Site operations: range aggregates, incident status, the live feed. */
-  readonly operations = new OperationsRepository();
+  /** Escalations and the durable delivery queue (src/notify/). */
+  readonly notify = new NotifyRepository();
+  /** Site operations: range aggregates, incident status (and THE acknowledgement), the live feed. */
+  readonly operations = new OperationsRepository(this.notify);
   /** Retention's reads and deletes. */
   readonly retention = new RetentionRepository(this.syncState);
   /** Sequence counters vs the high-water mark, missing-commit events, the write probe (src/integrity/). */
@@ -112,6 +115,7 @@ export class Store {
     this.labels,
     this.snapshots,
     this.annotations,
+    this.notify,
     this.operations,
     this.retention,
     this.highWater,

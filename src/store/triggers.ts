@@ -27,7 +27,8 @@ export const TRIGGERS: readonly TriggerInfo[] = [
   {
     name: 'outbox_action_outcome',
     on: 'actions',
-    migration: 3,
+    // Re-created by 11 with the honest final states.
+    migration: 11,
     why: 'an action outcome must reach the cloud exactly when it is committed, whoever updates the action (automation, support SQL)',
   },
   { name: 'outbox_alert', on: 'alerts', migration: 3, why: 'as outbox_action_outcome, for every alert row inserted' },
@@ -38,10 +39,10 @@ export const TRIGGERS: readonly TriggerInfo[] = [
     migration: 8,
     why: 'the live feed (/ws/incidents) is resumable by seq: its row must commit with the incident, in commit order',
   },
-  { name: 'ops_feed_action', on: 'actions', migration: 8, why: 'as ops_feed_incident, for every action status change' },
+  { name: 'ops_feed_action', on: 'actions', migration: 11, why: 'as ops_feed_incident, for every action status change' },
   { name: 'ops_feed_label', on: 'labels', migration: 8, why: 'as ops_feed_incident, for every label' },
-  { name: 'ops_feed_status_insert', on: 'incident_status', migration: 8, why: 'as ops_feed_incident, for an acknowledgement or resolution' },
-  { name: 'ops_feed_status_update', on: 'incident_status', migration: 8, why: 'as ops_feed_status_insert, when the status changes again' },
+  { name: 'ops_feed_status_insert', on: 'incident_status', migration: 11, why: 'as ops_feed_incident, for an acknowledgement or resolution' },
+  { name: 'ops_feed_status_update', on: 'incident_status', migration: 11, why: 'as ops_feed_status_insert, when the status changes again' },
   {
     name: 'incident_source_counts_insert',
     on: 'incidents',
@@ -50,4 +51,7 @@ export const TRIGGERS: readonly TriggerInfo[] = [
   },
   { name: 'incident_source_counts_delete', on: 'incidents', migration: 8, why: 'as incident_source_counts_insert: retention deletes move the counters with them' },
   { name: 'incident_source_counts_update', on: 'incidents', migration: 8, why: 'as incident_source_counts_insert: a changed level, camera, weapon flag or source moves the counters' },
+  { name: 'ops_feed_action_insert', on: 'actions', migration: 11, why: 'as ops_feed_incident, for a delivery an escalation step plans (inserted already dispatched)' },
+  { name: 'ops_feed_escalation_insert', on: 'escalations', migration: 11, why: 'as ops_feed_incident: the guard sees an escalation start in the transaction that starts it' },
+  { name: 'ops_feed_escalation_update', on: 'escalations', migration: 11, why: 'as ops_feed_escalation_insert, for every step, acknowledgement and exhaustion' },
 ];

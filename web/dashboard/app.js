@@ -267,7 +267,7 @@
       loadDetail(id);
     };
     const status = async (action) => {
-      await api(`/incidents/${encodeURIComponent(id)}/${action}`, { method: 'POST', body: JSON.stringify({ by: state.operator }) });
+      await api(`/incidents/${encodeURIComponent(id)}/${action}`, { method: 'POST', body: JSON.stringify({ by: state.operator, via: 'dashboard' }) });
       loadDetail(id);
     };
     const snapshot = el('div', { class: 'snapshot' }, el('p', { class: 'muted' }, 'Loading snapshot…'));

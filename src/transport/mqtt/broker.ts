@@ -119,6 +119,17 @@ export class MqttBroker {
       drainTimeout: 30_000,
       maxClientsIdLength: 128,
     });
+    aedes.on('publish', (packet) => {
+      if (this.observers.size === 0 || packet.topic.startsWith('$SYS')) return;
+      const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+      for (const listener of this.observers) {
+        try {
+          listener(packet.topic, payload);
+        } catch (err) {
+          this.log.warn({ err, topic: packet.topic }, 'publish observer failed');
+        }
+      }
+    });
     aedes.on('clientError', (client, err) => this.log.debug({ client: client?.id, err: err.message }, 'mqtt client error'));
     aedes.on('connectionError', (client, err) => this.log.debug({ client: client?.id, err: err.message }, 'mqtt connection error'));
     this.aedes = aedes;
@@ -209,6 +220,14 @@ export class MqttBroker {
       client.once('error', reject);
     });
     return client;
+  }
+
+  private readonly observers = new Set<(topic: string, payload: Buffer) => void>();
+
+  /** Every publish the broker routes, after its checks (sirens' state echoes); returns the unsubscribe. */
+  observe(listener: (topic: string, payload: Buffer) => void): () => void {
+    this.observers.add(listener);
+    return () => this.observers.delete(listener);
   }
 
   /** Publishes on the embedded broker, for other components (and tests). */
