@@ -126,7 +126,7 @@ describe('the operator dashboard in Chromium', () => {
     // Only open incidents light the map: the CRITICAL above is now a false alarm, so a second,
     // open CRITICAL in the lobby is what keeps it lit.
     expect((await postJson(`${base}/threats/report`, seedReport({ incident_id: `${id}_OPEN`, camera_id: 'cam-1' }), auth(CAMERA_TOKEN))).status).toBe(200);
-    await page.locator(`#timeline li[data-id="${id}_OPEN"]`).waitFor({ timeout: 5000 });
+    await page.locator(`#timeline li[data-id="${id}_OPEN"]`).waitFor({ state: 'attached', timeout: 5000 });
     await page.locator('nav button[data-view="map"]').click();
     await page.locator('#route-summary').waitFor({ timeout: 5000 });
     // Lobby (CRITICAL) and hall (HIGH) are lit; the route from the lobby goes south, around the hall.
