@@ -181,7 +181,7 @@ describe('the guard screen in Chromium', () => {
     await report(base, { incident_id: 'S_OPEN', camera_id: 'cam-2', threat_level: 'HIGH', weapon_detected: false, weapon_types: [] });
     await report(base, { incident_id: 'S_ACK', camera_id: 'cam-3', threat_level: 'HIGH', weapon_detected: false, weapon_types: [] });
     await report(base, { incident_id: 'S_FALSE', camera_id: 'cam-4', threat_level: 'CRITICAL' });
-    await report(base, { incident_id: 'S_RESOLVED', camera_id: 'cam-1', threat_level: 'MEDIUM', weapon_detected: false, weapon_types: [], behavior_summary: null });
+    await report(base, { incident_id: 'S_RESOLVED', camera_id: 'cam-1', threat_level: 'MEDIUM', weapon_detected: false, weapon_types: [], behavior_summary: undefined });
     expect((await postJson(`${base}/incidents/S_ACK/acknowledge`, { by: 'night-shift' }, auth())).status).toBe(200);
     expect((await postJson(`${base}/incidents/S_FALSE/label`, { label: 'false_alarm', by: 'night-shift' }, auth())).status).toBe(201);
     expect((await postJson(`${base}/incidents/S_RESOLVED/resolve`, { by: 'night-shift' }, auth())).status).toBe(200);
