@@ -490,7 +490,7 @@
       el(
         'div',
         { class: 'tags' },
-        el('span', { class: `st st-${e.status ? e.status.state : 'open'}` }, e.status ? e.status.state : 'open'),
+        e.status || st === 'open' ? el('span', { class: `st st-${e.status ? e.status.state : 'open'}` }, e.status ? e.status.state : 'open') : null,
         last ? el('span', { class: `st st-${last.label}` }, labelWords(last.label)) : null,
       ),
     );
@@ -512,7 +512,11 @@
     box.classList.add('open');
     $('#detail-backdrop').hidden = !narrow();
     // On a tablet the detail is a drawer over the list; on a wide screen it sits beside it.
-    if (!narrow()) box.scrollIntoView({ block: 'nearest' });
+    if (!narrow()) {
+      // Sticky beside the list, under the header and banner, scrolled to its top: always in view.
+      box.style.top = `${$('.top').offsetHeight + 8}px`;
+      box.scrollTop = 0;
+    }
     box.focus({ preventScroll: true });
   }
   function closeDetail() {
