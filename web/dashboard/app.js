@@ -748,7 +748,7 @@
     };
     const xs = placed.map((z) => z.x), ys = placed.map((z) => z.y);
     const minX = Math.min(...xs, 0), maxX = Math.max(...xs, 1), minY = Math.min(...ys, 0), maxY = Math.max(...ys, 1);
-    const pad = 12;
+    const pad = 18; // room for the exit labels beside the outer zones
     svg.setAttribute('viewBox', `${minX - pad} ${minY - pad} ${maxX - minX + 2 * pad} ${maxY - minY + 2 * pad}`);
     const pos = new Map(placed.map((z) => [z.id, z]));
     put(svg);
@@ -857,7 +857,7 @@
 
   // ------------------------------------------------------------------ system health
   const COMPONENT_NAMES = {
-    broker: 'MQTT broker', store: 'Database', http: 'HTTP API', sync: 'Upstream sync', automation: 'Automation (Node-RED)',
+    broker: 'MQTT broker', store: 'Database', db: 'Database', model: 'Re-scoring model', pipeline: 'Report pipeline', http: 'HTTP API', sync: 'Upstream sync', automation: 'Automation (Node-RED)',
     scoring: 'Re-scoring model', evidence: 'Snapshots and image model', operations: 'Site operations', navigation: 'Safe routes',
     ai: 'AI opinion', metrics: 'Metrics', arming: 'Arming', notify: 'Notifications', incidents: 'Incidents',
   };
