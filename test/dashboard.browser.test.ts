@@ -108,7 +108,8 @@ describe('the operator dashboard in Chromium', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-detail.png') });
 
     await page.locator('#btn-false-alarm').click();
-    await page.locator('#detail-labels li', { hasText: 'false alarm by guard-1' }).waitFor({ timeout: 5000 });
+    // The label is stored after its 5 s undo window.
+    await page.locator('#detail-labels li', { hasText: 'false alarm by guard-1' }).waitFor({ timeout: 12_000 });
     const stored = await getAuthed(`${base}/incidents/${id}`);
     expect(stored.body.labels).toEqual([expect.objectContaining({ label: 'false_alarm', by: 'guard-1' })]);
     await page.locator('#btn-ack').click();
@@ -122,6 +123,10 @@ describe('the operator dashboard in Chromium', () => {
     expect(await page.locator('#kpis .kpi b').first().textContent()).toBe('4');
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-analysis.png'), fullPage: true });
 
+    // Only open incidents light the map: the CRITICAL above is now a false alarm, so a second,
+    // open CRITICAL in the lobby is what keeps it lit.
+    expect((await postJson(`${base}/threats/report`, seedReport({ incident_id: `${id}_OPEN`, camera_id: 'cam-1' }), auth(CAMERA_TOKEN))).status).toBe(200);
+    await page.locator(`#timeline li[data-id="${id}_OPEN"]`).waitFor({ state: 'attached', timeout: 5000 });
     await page.locator('nav button[data-view="map"]').click();
     await page.locator('#route-summary').waitFor({ timeout: 5000 });
     // Lobby (CRITICAL) and hall (HIGH) are lit; the route from the lobby goes south, around the hall.
