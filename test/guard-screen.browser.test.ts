@@ -241,9 +241,12 @@ describe('the guard screen in Chromium', () => {
     await expect.poll(() => page.title()).toBe(BASE_TITLE);
     await expect.poll(() => row('S_OPEN').getAttribute('data-state')).toBe('false_alarm');
 
-    // What the other issues add: labelled places while they are not on this gateway.
-    expect(await page.locator('#deliveries-unavailable').textContent()).toMatch(/Not available/);
-    expect(await page.locator('#arming-unavailable').textContent()).toMatch(/not available/);
+    // What the delivery and arming issues add, now on this gateway: who was told, and the mode switch.
+    expect(await page.locator('#detail-deliveries h3').textContent()).toBe('Who was told');
+    expect(await page.locator('#detail-escalation').count()).toBe(1);
+    expect(await page.locator('#deliveries-unavailable').count()).toBe(0);
+    await page.locator('#arming-mode').waitFor();
+    expect(await page.locator('#arming-unavailable').count()).toBe(0);
     // A fresh open one for the map and the screenshots.
     await report(base, { incident_id: 'S_OPEN2', camera_id: 'cam-2', threat_level: 'HIGH', weapon_detected: false, weapon_types: [] });
     await row('S_OPEN2').click();
