@@ -3,6 +3,7 @@
 // step under the shutdown deadline. Signals live in src/bin/.
 import { readFileSync } from 'node:fs';
 import * as automation from './automation/module.js';
+import * as backup from './backup/module.js';
 import * as ai from './ai/module.js';
 import type { GatewayConfig } from './config/schema.js';
 import * as evidence from './evidence/module.js';
@@ -38,6 +39,7 @@ export interface GatewayOptions {
 /** Dependency order: a module may use what the modules before it provide. */
 const modules = (options: GatewayOptions): ModuleFactory[] => [
   storeModule.create, // its check comes first: no token file is generated next to a damaged database
+  backup.create, // scheduled backups: stopped before the store closes
   security.create, // tokens and certificates: a bad file stops the start before anything listens
   sync.create, // needs the open store (the outbox); ready before any report can commit
   metrics.create, // observes the pipeline, so built before it
