@@ -38,7 +38,7 @@ export interface Manifest {
   created_at: string;
   gateway_version: string;
   site_id: string;
-  database: {
+  db: {
     file: string;
     schema_version: number | null;
     incidents: number;

@@ -98,7 +98,7 @@ export async function createBackup(
       created_at: new Date().toISOString(),
       gateway_version: version,
       site_id: config.site_id,
-      database: {
+      db: {
         file: DB,
         schema_version: summary.schema,
         incidents: summary.incidents,
@@ -152,7 +152,7 @@ export async function restoreBackup(config: GatewayConfig, file: string): Promis
         EXIT.SCHEMA_TOO_NEW,
       );
     }
-    const m = manifest.database;
+    const m = manifest.db;
     if (db.incidents !== m.incidents || db.outbox_seq !== m.outbox_seq || db.max_incident_seq !== m.max_incident_seq) {
       throw new BackupError(`${archive}: the database does not hold what the manifest says (${db.incidents} incidents, manifest ${m.incidents})`);
     }

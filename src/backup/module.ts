@@ -59,10 +59,10 @@ export class BackupScheduler {
         file: result.file,
         bytes: result.bytes,
         ms: Math.round(result.ms),
-        incidents: result.manifest.database.incidents,
+        incidents: result.manifest.db.incidents,
       };
       this.lastError = null;
-      log.info({ file: result.file, bytes: result.bytes, ms: Math.round(result.ms), incidents: result.manifest.database.incidents, missing: result.manifest.missing.length }, 'backup written');
+      log.info({ file: result.file, bytes: result.bytes, ms: Math.round(result.ms), incidents: result.manifest.db.incidents, missing: result.manifest.missing.length }, 'backup written');
       this.prune();
       return result;
     } catch (err) {

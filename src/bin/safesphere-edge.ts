@@ -168,8 +168,8 @@ async function main(): Promise<number> {
       const r = await createBackup(config, args.out ?? backupName(config.site_id), VERSION);
       const m = r.manifest;
       process.stdout.write(
-        `backup written: ${r.file} (${r.bytes} bytes, ${m.files.length} files, ${m.database.incidents} incidents, ` +
-          `schema ${m.database.schema_version}, ${r.online ? 'online copy of the running gateway' : 'gateway not running'}, ${Math.round(r.ms)} ms)\n` +
+        `backup written: ${r.file} (${r.bytes} bytes, ${m.files.length} files, ${m.db.incidents} incidents, ` +
+          `schema ${m.db.schema_version}, ${r.online ? 'online copy of the running gateway' : 'gateway not running'}, ${Math.round(r.ms)} ms)\n` +
           (m.missing.length ? `${m.missing.length} snapshot file(s) named by the database were already gone (listed in the manifest)\n` : ''),
       );
       return 0;
@@ -182,7 +182,7 @@ async function main(): Promise<number> {
       const r = await restoreBackup(config, parsed.positionals[1]!);
       const m = r.manifest;
       process.stdout.write(
-        `restored ${m.database.incidents} incidents, ${m.files.length} files from the backup of ${m.created_at} (site ${m.site_id}) into ${config.data_dir}\n` +
+        `restored ${m.db.incidents} incidents, ${m.files.length} files from the backup of ${m.created_at} (site ${m.site_id}) into ${config.data_dir}\n` +
           (r.setAside ? `the previous contents were set aside in ${r.setAside}\n` : ''),
       );
       return 0;

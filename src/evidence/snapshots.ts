@@ -95,7 +95,7 @@ class Limiter {
 /** Writes and fsyncs `data` next to `file` under a unique temporary name; returns that name. */
 async function writeTemp(file: string, data: Buffer): Promise<string> {
   const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  const fh = await open(tmp, 'w', 0o640);
+  const fh = await open(tmp, 'w', 0o600);
   try {
     await fh.writeFile(data);
     await fh.sync();

@@ -2,6 +2,7 @@
 // (a POSIX fcntl lock, which the kernel drops when the holder dies, however it dies): the holder
 // keeps a write transaction open (BEGIN IMMEDIATE: a RESERVED lock) for as long as it runs.
 // Readers are not blocked by it, so a refused process can read the holder's PID from the file.
+import { existsSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
@@ -38,6 +39,8 @@ export class DataDirLock {
     readonly file: string,
     /** The previous holder, when it died without releasing (its lock was taken over). */
     readonly tookOverFrom: LockHolder | null,
+    /** This acquire created the lock file. */
+    private readonly created: boolean,
   ) {}
 
   /** Takes the lock or throws DataDirLockedError at once; `command` names the holder in a refusal. */
@@ -45,6 +48,7 @@ export class DataDirLock {
     const dir = resolve(dataDir);
     const file = join(dir, LOCK_FILE);
     // A short busy timeout only covers a refused process reading the holder's row at the moment we commit ours.
+    const created = !existsSync(file);
     const db = new Database(file, { timeout: 250 });
     try {
       db.pragma('journal_mode = DELETE');
@@ -60,7 +64,8 @@ export class DataDirLock {
       for (let attempt = 0; attempt < 20; attempt++) {
         if (!tryBegin(db)) {
           const holder = read();
-          throw new DataDirLockedError(dir, holder && holder.pid !== process.pid ? holder : null);
+          // Our own row means we lost the race after writing it: the winner has not written its row yet.
+          throw new DataDirLockedError(dir, holder && !(holder.pid === mine.pid && holder.since === mine.since) ? holder : null);
         }
         db.exec(
           'CREATE TABLE IF NOT EXISTS holder (id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER NOT NULL, ' +
@@ -69,7 +74,7 @@ export class DataDirLock {
         const current = read();
         if (attempt > 0 && current && current.pid === mine.pid && current.since === mine.since) {
           // Our own row, and we hold the write lock: nobody can change it until we release or exit.
-          return new DataDirLock(db, file, stale);
+          return new DataDirLock(db, file, stale, created);
         }
         // A release deletes the row: one left behind belongs to a holder that died without releasing.
         if (attempt === 0 && current) stale = current;
@@ -95,8 +100,11 @@ export class DataDirLock {
     }
   }
 
-  /** Drops the lock (a process that exits drops it anyway). */
-  release(): void {
+  /**
+   * Drops the lock (a process that exits drops it anyway). `undo`: a start that failed removes
+   * the lock file it created, leaving a refused data dir (a damaged database's evidence) as it was.
+   */
+  release(undo = false): void {
     if (!this.db) return;
     try {
       if (this.db.inTransaction) this.db.exec('ROLLBACK');
@@ -106,6 +114,7 @@ export class DataDirLock {
     } finally {
       this.db.close();
       this.db = null;
+      if (undo && this.created) rmSync(this.file, { force: true });
     }
   }
 

@@ -126,7 +126,7 @@ export class Store {
     try {
       await this.open();
     } catch (err) {
-      this.lock?.release();
+      this.lock?.release(true);
       this.lock = null;
       throw err;
     }
