@@ -67,10 +67,10 @@ await post('/incidents/FIX_LOW_1/label', { label: 'false_alarm', by: 'guard-2' }
 await post('/incidents/FIX_CRITICAL_1/acknowledge', { by: 'guard-1', note: 'on my way' });
 await post('/incidents/FIX_MEDIUM_2/resolve', { by: 'guard-2' });
 // A snapshot attached, one held for a report that has not arrived.
-for (const [id, color] of [['FIX_CRITICAL_0', [200, 30, 30]], ['FIX_PENDING_REPORT', [30, 30, 200]]] as const) {
+for (const [id, [r, g, b]] of [['FIX_CRITICAL_0', [200, 30, 30]], ['FIX_PENDING_REPORT', [30, 30, 200]]] as const) {
   const form = new FormData();
   form.append('incident_id', id);
-  form.append('file', new Blob([new Uint8Array(await jpeg(...color))], { type: 'image/jpeg' }), 'shot.jpg');
+  form.append('file', new Blob([new Uint8Array(await jpeg(r, g, b))], { type: 'image/jpeg' }), 'shot.jpg');
   const res = await fetch(`${base}/upload/screenshot`, { method: 'POST', body: form });
   if (res.status !== 200) throw new Error(`snapshot ${id}: ${res.status} ${await res.text()}`);
 }

@@ -115,12 +115,12 @@ describe('upgrading a database made by the schema-7 release', () => {
     const gw = await startGateway({ site_id: 'fixture', scoring: { enabled: false }, sync: { token } }, { dataDir: dir });
     try {
       const auth = { authorization: `Bearer ${token}` };
-      const status = await (await fetch(`${gw.httpUrl}/sync/status`)).json();
+      const status = (await (await fetch(`${gw.httpUrl}/sync/status`)).json()) as any;
       expect(JSON.stringify(status.pull ?? status)).toMatch(/"ack(ed)?(_upto)?":8\b/);
-      const page = await (await fetch(`${gw.httpUrl}/sync/incidents?after=8&limit=1000`, { headers: auth })).json();
+      const page = (await (await fetch(`${gw.httpUrl}/sync/incidents?after=8&limit=1000`, { headers: auth })).json()) as any;
       expect(page.incidents.length).toBeGreaterThan(0);
       expect(page.incidents.every((e: { sync: { seq: number } }) => e.sync.seq > 8)).toBe(true);
-      const crit = await (await fetch(`${gw.httpUrl}/incidents/FIX_CRITICAL_0`)).json();
+      const crit = (await (await fetch(`${gw.httpUrl}/incidents/FIX_CRITICAL_0`)).json()) as any;
       expect(crit.actions.map((a: { status: string }) => a.status)).toEqual(expect.arrayContaining(['dispatched', 'succeeded', 'failed']));
       expect(crit.alerts).toHaveLength(1);
       expect(crit.snapshot).toBeTruthy();
@@ -128,7 +128,7 @@ describe('upgrading a database made by the schema-7 release', () => {
       const snap = await fetch(`${gw.httpUrl}/incidents/FIX_CRITICAL_0/snapshot`);
       expect(snap.status).toBe(200);
       expect(createHash('sha256').update(Buffer.from(await snap.arrayBuffer())).digest('hex')).toBe(sha(join(FIXTURE, 'snapshots', 'FIX_CRITICAL_0_screenshot.jpg')));
-      const acked = await (await fetch(`${gw.httpUrl}/incidents/FIX_CRITICAL_1`)).json();
+      const acked = (await (await fetch(`${gw.httpUrl}/incidents/FIX_CRITICAL_1`)).json()) as any;
       expect(JSON.stringify(acked)).toContain('acknowledged');
     } finally {
       await gw.stop();

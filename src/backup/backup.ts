@@ -4,7 +4,7 @@
 // with a manifest. A restore checks the archive and the database before anything in the data
 // dir moves, holds the data-dir lock throughout (so never under a running gateway), and sets
 // what it replaces aside instead of deleting it.
-import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { GatewayConfig } from '../config/schema.js';
 import { EXIT } from '../errors.js';
@@ -174,6 +174,7 @@ export async function restoreBackup(config: GatewayConfig, file: string): Promis
       mkdirSync(dirname(to), { recursive: true, mode: 0o700 });
       if (existsSync(to)) renameSync(to, `${to}.pre-restore-${stamp}`);
       copyFileSync(from, to);
+      chmodSync(to, 0o600);
     }
     if (existsSync(join(dataDir, 'external'))) rmSync(join(dataDir, 'external'), { recursive: true, force: true });
     return { manifest, setAside: moving.length ? aside : null };
