@@ -82,3 +82,32 @@ export class GatewayError extends Error {
     return { error: { code: this.code, message: this.message, details: this.details } };
   }
 }
+
+/**
+ * The daemon's and the commands' exit codes (sysexits.h where one fits). The README's
+ * Troubleshooting table lists each with its message and fix; systemd's
+ * RestartPreventExitStatus lists those a restart cannot fix.
+ */
+export const EXIT = {
+  /** Stopped cleanly, or a command succeeded. */
+  OK: 0,
+  /** Anything unexpected: restarted by systemd. */
+  FAILURE: 1,
+  /** EX_USAGE: a bad command line. */
+  USAGE: 64,
+  /** EX_DATAERR: the database (or a backup archive) is damaged, as quick_check / the manifest say. */
+  DATA_DAMAGED: 65,
+  /** EX_UNAVAILABLE: a port is in use (another gateway, or another program). */
+  PORT_IN_USE: 69,
+  /** EX_CANTCREAT: the data dir (or the database in it) cannot be written. */
+  DATA_DIR_UNWRITABLE: 73,
+  /** EX_TEMPFAIL: another gateway (or command) holds the data-dir lock. */
+  DATA_DIR_LOCKED: 75,
+  /** EX_CONFIG: the configuration (file or environment) is invalid. */
+  CONFIG: 78,
+  /** The database was written by a newer release; refused untouched. */
+  SCHEMA_TOO_NEW: 79,
+} as const;
+
+/** Exit codes systemd must not restart on: the same start would fail the same way. */
+export const EXIT_NO_RESTART = [EXIT.USAGE, EXIT.DATA_DAMAGED, EXIT.DATA_DIR_UNWRITABLE, EXIT.CONFIG, EXIT.SCHEMA_TOO_NEW] as const;

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import * as arming from './arming/module.js';
 import * as automation from './automation/module.js';
+import * as backup from './backup/module.js';
 import * as ai from './ai/module.js';
 import type { GatewayConfig } from './config/schema.js';
 import * as evidence from './evidence/module.js';
@@ -45,6 +46,7 @@ export interface GatewayOptions {
 const modules = (options: GatewayOptions): ModuleFactory[] => [
   storeModule.create, // its check comes first: no token file is generated next to a damaged database
   integrity.create, // the commit mark vs the database, before anything can commit
+  backup.create, // scheduled backups: stopped before the store closes
   security.create, // tokens and certificates: a bad file stops the start before anything listens
   sync.create, // needs the open store (the outbox); ready before any report can commit
   metrics.create, // observes the pipeline, so built before it

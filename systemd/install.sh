@@ -45,7 +45,9 @@ if [ "$SRC" != "$PREFIX" ]; then
   tar -C "$SRC" --exclude=./data --exclude=./node_modules --exclude=./.git --exclude=./artifacts -cf - . | tar -C "$PREFIX" -xf -
 fi
 cd "$PREFIX"
-npm ci --no-audit --no-fund
+# onnxruntime-node's install script only downloads CUDA libraries (the CPU binaries ship in the
+# package); package.json's allowScripts denies it on npm 11, this skips it on older npm.
+ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
 npm run build --silent
 npm prune --omit=dev --no-audit --no-fund
 chown -R root:root "$PREFIX"
@@ -94,6 +96,16 @@ systemctl enable safesphere-edge.service
 if [ "${NO_START:-0}" = 1 ]; then
   say "installed (not started: NO_START=1)"
   exit 0
+fi
+STATE=/var/lib/safesphere-edge
+if [ -f "$STATE/safesphere.db" ]; then
+  # An upgrade: a backup first (online if the old gateway still runs), so the migrations the new
+  # release applies at start can always be undone by restoring it.
+  BACKUP="$STATE/backups/pre-upgrade-$(date -u +%Y%m%dT%H%M%SZ).tar.gz"
+  say "backup before the upgrade: $BACKUP"
+  install -d -m 0700 -o "$SERVICE_USER" -g "$SERVICE_USER" "$STATE/backups"
+  runuser -u "$SERVICE_USER" -- env SAFESPHERE_DATA_DIR="$STATE" "$NODE" "$PREFIX/dist/bin/safesphere-edge.js" \
+    backup --config "$ETC/site.yaml" --out "$BACKUP" || die "the pre-upgrade backup failed; nothing was restarted"
 fi
 say "starting (Type=notify: this returns once every component is up)"
 systemctl restart safesphere-edge.service

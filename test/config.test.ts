@@ -67,7 +67,7 @@ describe('config', () => {
         'mqtt.port: must be integer',
         'log.level: must be one of fatal, error, warn, info, debug, trace, silent',
         'bogus: unknown key',
-        'site_id: must match pattern "^[A-Za-z0-9_.:-]+$"',
+        'site_id: must match pattern "^[A-Za-z0-9_.:-]+$" (SAFESPHERE_SITE_ID="bad/id")',
         'SAFESPHERE_NOPE: unknown environment override (no such config key)',
       ]),
     );

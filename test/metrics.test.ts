@@ -64,7 +64,7 @@ describe('/metrics', () => {
     expect(d('safesphere_ack_latency_seconds_count{transport=http}')).toBe(4);
     expect(d('safesphere_ack_latency_seconds_count{transport=mqtt}')).toBe(1);
     expect(d('safesphere_commit_batch_size_sum')).toBe(5);
-    expect(d('safesphere_rescore_level_changes_total{from=HIGH,to=HIGH}')).toBe(4);
+    expect(d('safesphere_rescore_level_changes_total{from=HIGH,to=HIGH}')).toBe(3); // the duplicate is not a re-scoring outcome
     expect(d('safesphere_rescore_level_changes_total{from=CRITICAL,to=CRITICAL}')).toBe(1);
     expect(d('safesphere_rescore_batch_seconds_count')).toBeGreaterThanOrEqual(2);
     expect(v(after, 'safesphere_broker_clients')).toBeGreaterThanOrEqual(1);

@@ -30,7 +30,8 @@ describe('store', () => {
   it('records applied migrations and does not re-run them', async () => {
     const versions = sqlite(store).prepare('SELECT version FROM schema_migrations ORDER BY version').all();
     expect(versions).toEqual(MIGRATIONS.map((m) => ({ version: m.version })).sort((a, b) => a.version - b.version));
-    const again = new Store(dir, createLogger('silent'));
+    // A second Store on the open one's dir: only with the data-dir lock off (one gateway per dir).
+    const again = new Store(dir, createLogger('silent'), { lock: false });
     await again.start();
     await again.stop();
   });

@@ -81,7 +81,9 @@ export function resetFlows(dataDir: string, defaultsFile = DEFAULT_FLOWS_FILE): 
     renameSync(file, backup);
     backups.push(backup);
   }
+  // copyFileSync keeps the shipped file's 0644; flows are the site's own: private.
   copyFileSync(defaultsFile, paths.flowFile);
+  chmodSync(paths.flowFile, 0o600);
   return backups;
 }
 
@@ -184,6 +186,7 @@ export class NodeRedHost {
     mkdirSync(this.paths.userDir, { recursive: true });
     if (!existsSync(this.paths.flowFile)) {
       copyFileSync(this.config.flows_file || DEFAULT_FLOWS_FILE, this.paths.flowFile);
+      chmodSync(this.paths.flowFile, 0o600);
       this.log.info({ flowFile: this.paths.flowFile }, 'seeded the default flows');
     }
     // The default flows reach the embedded broker through these; resolved by Node-RED's ${ENV} substitution.

@@ -61,7 +61,28 @@ function setPath(target: Record<string, unknown>, path: string[], value: unknown
   node[path[path.length - 1]!] = value;
 }
 
-function formatAjvError(e: ErrorObject): string {
+/** Where a value came from the environment: its variable and the raw text (secrets masked). */
+type EnvSources = Map<string, string>;
+
+const SECRET_KEY = /token|password|secret|api_key|key_file|credential/i;
+
+function envNote(name: string, raw: string): string {
+  const shown = SECRET_KEY.test(name) ? '<hidden>' : JSON.stringify(raw.length > 60 ? `${raw.slice(0, 60)}…` : raw);
+  return `${name}=${shown}`;
+}
+
+function formatAjvError(e: ErrorObject, fromEnv: EnvSources = new Map()): string {
+  const text = formatAjvProblem(e);
+  // The environment variable that set this key (or the object it is in), with its value.
+  const path = e.instancePath.split('/').filter(Boolean);
+  for (let n = path.length; n > 0; n--) {
+    const note = fromEnv.get(path.slice(0, n).join('.'));
+    if (note) return `${text} (${note})`;
+  }
+  return text;
+}
+
+function formatAjvProblem(e: ErrorObject): string {
   const path = e.instancePath.split('/').filter(Boolean);
   if (e.keyword === 'additionalProperties') {
     const key = [...path, String((e.params as { additionalProperty: string }).additionalProperty)].join('.');
@@ -120,6 +141,7 @@ export function loadConfig(options: LoadOptions = {}): GatewayConfig {
 
   const env = options.env ?? {};
   const leaves = new Map(configLeaves().map((leaf) => [envName(leaf.path), leaf]));
+  const fromEnv: EnvSources = new Map();
   for (const [name, raw] of Object.entries(env)) {
     if (!name.startsWith(ENV_PREFIX) || RESERVED_ENV.has(name) || raw === undefined) continue;
     const leaf = leaves.get(name);
@@ -129,6 +151,7 @@ export function loadConfig(options: LoadOptions = {}): GatewayConfig {
     }
     try {
       setPath(merged, leaf.path, coerceEnv(raw, leaf.schema));
+      fromEnv.set(leaf.path.join('.'), envNote(name, raw));
     } catch (err) {
       problems.push(`${leaf.path.join('.')} (from ${name}): ${(err as Error).message}`);
     }
@@ -138,7 +161,7 @@ export function loadConfig(options: LoadOptions = {}): GatewayConfig {
 
   const candidate = structuredClone(merged);
   if (!validateConfig(candidate)) {
-    for (const e of validateConfig.errors ?? []) problems.push(formatAjvError(e));
+    for (const e of validateConfig.errors ?? []) problems.push(formatAjvError(e, fromEnv));
   } else {
     // What the schema cannot express (time zones, overlapping slots, a mode keeping an unplanned action).
     problems.push(...armingProblems(candidate as GatewayConfig));

@@ -524,6 +524,22 @@ export const ConfigSchema = Type.Object(
       },
       'Graceful shutdown on SIGTERM/SIGINT.',
     ),
+    backup: obj(
+      {
+        dir: Type.String({
+          default: '',
+          description: 'Where scheduled backups are written. Empty: <data_dir>/backups (better: a USB disk or a network mount, not the SD card).',
+        }),
+        interval_h: Type.Number({
+          minimum: 0,
+          maximum: 8760,
+          default: 0,
+          description: 'Hours between scheduled backups (safesphere-backup-<site>-<time>.tar.gz, as `safesphere-edge backup` writes). 0: off.',
+        }),
+        keep: Type.Integer({ minimum: 1, maximum: 1000, default: 7, description: 'Scheduled backups kept in backup.dir; older ones are deleted.' }),
+      },
+      'Scheduled online backups of the database, snapshots, flows and generated secrets.',
+    ),
     nodered: obj(
       {
         enabled: Type.Boolean({ default: true, description: 'Run the embedded Node-RED that carries out actions. Off: actions stay pending.' }),

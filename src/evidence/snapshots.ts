@@ -23,7 +23,7 @@ import type { Logger } from '../logger.js';
 import type { DetectionRecord, SnapshotRecord, SnapshotRepository } from '../store/snapshots.js';
 import type { Store } from '../store/store.js';
 import type { SnapshotDetector, DetectionResult } from './detector.js';
-import { processImage, tooManyBytes, type ProcessedImage } from './image.js';
+import { processImage, sniffFormat, tooManyBytes, type ProcessedImage } from './image.js';
 
 const INCIDENT_ID = new RegExp(ID_PATTERN);
 
@@ -95,7 +95,7 @@ class Limiter {
 /** Writes and fsyncs `data` next to `file` under a unique temporary name; returns that name. */
 async function writeTemp(file: string, data: Buffer): Promise<string> {
   const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  const fh = await open(tmp, 'w', 0o640);
+  const fh = await open(tmp, 'w', 0o600);
   try {
     await fh.writeFile(data);
     await fh.sync();
@@ -144,7 +144,7 @@ export class SnapshotService {
   }
 
   async start(): Promise<void> {
-    mkdirSync(this.dir, { recursive: true, mode: 0o750 });
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     this.held.clear();
     for (const id of this.rows.heldIds()) this.held.add(id);
     this.stopped = false;
@@ -224,6 +224,11 @@ export class SnapshotService {
   private async ingestChecked(incidentId: string, input: SnapshotInput): Promise<SnapshotOutcome> {
     if (input.bytes.length > this.config.max_bytes) {
       throw tooManyBytes(this.config.max_bytes);
+    }
+    // Not an image at all is a 415 whatever the incident holds, as documented; only an image can conflict.
+    if (!sniffFormat(input.bytes)) {
+      const message = input.bytes.length === 0 ? 'is empty' : 'is not a JPEG, PNG or WebP image (judged by its content, not its name)';
+      throw new GatewayError(ERRORS.UNSUPPORTED_IMAGE, [{ path: 'file', message }]);
     }
     const sha256 = createHash('sha256').update(input.bytes).digest('hex');
     const same = this.existing(incidentId, sha256, input.cameraId);

@@ -170,23 +170,22 @@ export class GatewayMetrics {
       },
       reportSettled: (report, result, level) => {
         this.reports.inc({ transport: report.source, level: level ?? 'unknown', result });
+        // Only a stored report's level was decided by this batch: a duplicate answers with the stored
+        // incident's level and a conflict stores nothing, so neither is a re-scoring outcome.
+        if (result === 'stored' && level) this.levelChanges.inc({ from: report.report.threat_level, to: level });
         this.ackLatency.observe({ transport: report.source }, Math.max(0, Date.now() - report.receivedAt) / 1000);
         next?.reportSettled?.(report, result, level);
       },
     };
   }
 
-  /** Wraps the pipeline's scorer: times each batch and counts reported → final level. */
+  /** Wraps the pipeline's scorer: times each batch (level changes are counted per stored report, in reportSettled). */
   measureScorer(inner: Scorer): Scorer {
     return {
       scoreBatch: async (reports: readonly ValidReport[]): Promise<Score[]> => {
         const started = performance.now();
         const scores = await inner.scoreBatch(reports);
         this.inferenceSeconds.observe((performance.now() - started) / 1000);
-        scores.forEach((s, i) => {
-          const from = reports[i]?.report.threat_level;
-          if (from) this.levelChanges.inc({ from, to: s.level });
-        });
         return scores;
       },
     };

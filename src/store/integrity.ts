@@ -13,7 +13,13 @@ let db;
 try {
   db = new Database(workerData.file, { readonly: true, fileMustExist: true });
   const rows = db.pragma('quick_check(20)', { simple: false }).map((r) => Object.values(r)[0]);
-  parentPort.postMessage({ ok: rows.length === 1 && rows[0] === 'ok', problems: rows.slice(0, 20) });
+  const ok = rows.length === 1 && rows[0] === 'ok';
+  let schema = null;
+  if (ok) {
+    const table = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get();
+    if (table) schema = db.prepare('SELECT max(version) AS v FROM schema_migrations').get().v;
+  }
+  parentPort.postMessage({ ok, problems: rows.slice(0, 20), schema });
 } catch (err) {
   parentPort.postMessage({ ok: false, problems: [String(err && err.message || err)], code: err && err.code });
 } finally {
@@ -22,10 +28,15 @@ try {
 `;
 
 export type IntegrityResult =
-  | { status: 'ok'; ms: number }
+  | { status: 'ok'; ms: number; schemaVersion: number | null }
   | { status: 'new' }
   | { status: 'corrupt'; problems: string[]; ms: number }
-  | { status: 'timeout'; ms: number };
+  | { status: 'timeout'; ms: number }
+  /** The file could not be opened or read (permissions, a read-only directory): not evidence of damage. */
+  | { status: 'unreadable'; problems: string[]; code: string; ms: number };
+
+// Only these mean the bytes are wrong; any other failure to open is about access, not damage.
+const DAMAGE = new Set(['SQLITE_CORRUPT', 'SQLITE_NOTADB', 'SQLITE_CORRUPT_INDEX', 'SQLITE_CORRUPT_SEQUENCE', 'SQLITE_CORRUPT_VTAB']);
 
 /** Checks `file` if it exists and is not empty; never modifies it. */
 export async function checkDatabaseFile(file: string, timeoutMs: number): Promise<IntegrityResult> {
@@ -39,10 +50,12 @@ export async function checkDatabaseFile(file: string, timeoutMs: number): Promis
   try {
     return await new Promise<IntegrityResult>((resolve) => {
       const timer = setTimeout(() => resolve({ status: 'timeout', ms: performance.now() - started }), timeoutMs);
-      worker.once('message', (m: { ok: boolean; problems: string[] }) => {
+      worker.once('message', (m: { ok: boolean; problems: string[]; code?: string; schema?: number | null }) => {
         clearTimeout(timer);
         const ms = performance.now() - started;
-        resolve(m.ok ? { status: 'ok', ms } : { status: 'corrupt', problems: m.problems, ms });
+        if (m.ok) resolve({ status: 'ok', ms, schemaVersion: m.schema ?? null });
+        else if (m.code && !DAMAGE.has(m.code)) resolve({ status: 'unreadable', problems: m.problems, code: m.code, ms });
+        else resolve({ status: 'corrupt', problems: m.problems, ms });
       });
       worker.once('error', (err) => {
         clearTimeout(timer);

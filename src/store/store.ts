@@ -2,7 +2,6 @@
 // synchronous=FULL, so an acknowledged report survives a power cut. The Store owns the
 // connection and every SQL statement: each domain has a repository (below) with typed
 // prepared statements, and nothing outside src/store/ sees the database handle.
-import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from '../logger.js';
@@ -11,7 +10,9 @@ import { ArmingRepository } from './arming.js';
 import { AnnotationRepository } from './annotations.js';
 import { IncidentRepository } from './incidents.js';
 import { HighWaterRepository } from './high-water.js';
+import { DataDirError, prepareDataDir } from './data-dir.js';
 import { checkDatabaseFile } from './integrity.js';
+import { DataDirLock } from './lock.js';
 import { LabelRepository } from './labels.js';
 import { MIGRATIONS, type Migration } from './migrations.js';
 import { NotifyRepository } from './notify.js';
@@ -72,8 +73,35 @@ function widenChecks(db: Database.Database, edits: NonNullable<Migration['widenC
   if (check !== 'ok') throw new Error(`migration: quick_check after widening a CHECK: ${String(check)}`);
 }
 
+/** The database was written by a newer release (a migration this code does not know): refused, untouched. */
+export class SchemaTooNewError extends Error {
+  constructor(
+    readonly file: string,
+    readonly found: number,
+    readonly known: number,
+  ) {
+    super(
+      `the database ${file} has schema version ${found}, newer than this release knows (${known}): it was written by a newer ` +
+        'SafeSphere Edge. It was not changed. Install that release again (systemd/install.sh from its checkout), ' +
+        'or restore a backup made by this release (safesphere-edge restore FILE)',
+    );
+    this.name = 'SchemaTooNewError';
+  }
+}
+
+/** The newest schema version this release knows. */
+export const SCHEMA_VERSION = Math.max(...MIGRATIONS.map((m) => m.version));
+
+export interface StoreOptions {
+  /** Take the data-dir lock (default true): one gateway per data dir. */
+  lock?: boolean;
+  /** The migrations to apply (tests of future migrations); default MIGRATIONS. */
+  migrations?: readonly Migration[];
+}
+
 export class Store {
   private db: Database.Database | null = null;
+  private lock: DataDirLock | null = null;
   readonly file: string;
 
   /** Persistent sync counters and positions (sync_state). */
@@ -125,18 +153,41 @@ export class Store {
   constructor(
     dataDir: string,
     private readonly log: Logger,
+    private readonly options: StoreOptions = {},
   ) {
     this.file = join(resolve(dataDir), 'safesphere.db');
   }
 
   async start(): Promise<void> {
-    mkdirSync(join(this.file, '..'), { recursive: true });
+    const dir = prepareDataDir(join(this.file, '..'), ['safesphere.db', 'safesphere.db-wal', 'safesphere.db-shm']);
+    // Before anything is opened for writing: a second gateway on this dir would interleave commits.
+    if (this.options.lock !== false) {
+      this.lock = DataDirLock.acquire(dir);
+      if (this.lock.tookOverFrom) {
+        this.log.warn({ previous: this.lock.tookOverFrom }, 'took over the data-dir lock of a process that ended without releasing it');
+      }
+    }
+    try {
+      await this.open();
+    } catch (err) {
+      this.lock?.release(true);
+      this.lock = null;
+      throw err;
+    }
+  }
+
+  private async open(): Promise<void> {
     // A damaged or partial file is refused, never opened for writing (nor recreated over the evidence).
     const check = await checkDatabaseFile(this.file, 20_000);
     if (check.status === 'corrupt') throw new StoreOpenError(this.file, new Error(`integrity check failed: ${check.problems.slice(0, 3).join('; ')}`));
+    if (check.status === 'unreadable') throw new DataDirError(join(this.file, '..'), `${this.file}: ${check.code}: ${check.problems[0] ?? ''}`);
+    const known = Math.max(...(this.options.migrations ?? MIGRATIONS).map((m) => m.version));
+    if (check.status === 'ok' && check.schemaVersion !== null && check.schemaVersion > known) {
+      throw new SchemaTooNewError(this.file, check.schemaVersion, known);
+    }
     if (check.status === 'timeout') this.log.warn({ file: this.file, ms: Math.round(check.ms) }, 'database quick_check did not finish in time; opening without it');
     else if (check.status === 'ok') this.log.info({ file: this.file, ms: Math.round(check.ms) }, 'database quick_check ok');
-    let db: Database.Database;
+    let db: Database.Database | undefined;
     try {
       db = new Database(this.file);
       db.pragma('journal_mode = WAL');
@@ -148,6 +199,8 @@ export class Store {
       db.pragma('temp_store = MEMORY');
       this.migrate(db);
     } catch (err) {
+      db?.close();
+      if (err instanceof SchemaTooNewError) throw err;
       throw new StoreOpenError(this.file, err as Error);
     }
     this.db = db;
@@ -165,6 +218,8 @@ export class Store {
     for (const r of this.repositories) r.disconnect();
     this.db.close();
     this.db = null;
+    this.lock?.release();
+    this.lock = null;
   }
 
   get isOpen(): boolean {
@@ -213,7 +268,12 @@ export class Store {
     const applied = new Set(
       (db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version),
     );
-    for (const m of [...MIGRATIONS].sort((a, b) => a.version - b.version)) {
+    // Checked again on the writable connection: the quick_check may have timed out.
+    const newest = (db.prepare('SELECT max(version) AS v FROM schema_migrations').get() as { v: number | null }).v;
+    const migrations = this.options.migrations ?? MIGRATIONS;
+    const known = Math.max(...migrations.map((m) => m.version));
+    if (newest !== null && newest > known) throw new SchemaTooNewError(this.file, newest, known);
+    for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
       if (applied.has(m.version)) continue;
       db.transaction(() => {
         if (m.widenChecks?.length) widenChecks(db, m.widenChecks);

@@ -269,3 +269,19 @@ export class ReportValidator {
     };
   }
 }
+
+const INCIDENT_ID = new RegExp(ID_PATTERN);
+
+/**
+ * The incident_id of a payload that failed validation, when it parses as JSON and the id itself
+ * is well formed (so a reject message can name the report it refuses); null otherwise.
+ */
+export function reportIdOf(raw: Buffer | string): string | null {
+  try {
+    const body = parseJsonBody(raw) as { incident_id?: unknown } | null;
+    const id = body && typeof body === 'object' && !Array.isArray(body) ? body.incident_id : undefined;
+    return typeof id === 'string' && id.length >= 1 && id.length <= 128 && INCIDENT_ID.test(id) ? id : null;
+  } catch {
+    return null;
+  }
+}

@@ -10,7 +10,7 @@ import { GatewayError } from '../../errors.js';
 import type { EventBus } from '../../events/bus.js';
 import type { Logger } from '../../logger.js';
 import type { IngestPipeline } from '../../pipeline/ingest.js';
-import type { ReportValidator } from '../../validate/report.js';
+import { reportIdOf, type ReportValidator } from '../../validate/report.js';
 import { MqttSecurity, type MqttIdentity } from '../../security/mqtt.js';
 import { MqttClient, type IClientOptions } from 'mqtt';
 import { MqttExtraListeners } from '../../security/mqtt-listeners.js';
@@ -324,8 +324,8 @@ export class MqttBroker {
     } catch (err) {
       if (err instanceof GatewayError && err.statusCode < 500) {
         // The report itself is wrong: acknowledge it (a resend would be just as wrong),
-        // store nothing, and tell the camera why on its rejects topic.
-        this.reject(cameraId, incidentId, err, err.code);
+        // store nothing, and tell the camera why on its rejects topic, naming the report when it parsed.
+        this.reject(cameraId, incidentId ?? reportIdOf(payload), err, err.code);
         return;
       }
       this.counters.refused++;
