@@ -49,8 +49,33 @@ function dump(file: string, columnsOf?: Dump): Dump {
   }
 }
 
-/** What of `before` is not in `after`: missing tables, columns and rows. */
-function lost(before: Dump, after: Dump): string[] {
+/**
+ * The one rewrite a migration makes to existing rows on purpose: migration 11's honest action
+ * states (README "Who gets told"): `succeeded` becomes `delivered` when the result says the far
+ * end answered 2xx, else `sent_unconfirmed`. Applied to the fixture's rows before comparing.
+ */
+function expectedAfterMigrations(before: Dump): Dump {
+  const out: Dump = new Map(before);
+  const actions = before.get('actions');
+  if (!actions) return out;
+  const status = actions.columns.indexOf('status');
+  const result = actions.columns.indexOf('result');
+  out.set('actions', {
+    columns: actions.columns,
+    rows: actions.rows
+      .map((r) => {
+        const row = JSON.parse(r) as unknown[];
+        if (row[status] === 'succeeded') row[status] = / answered HTTP 2/.test(String(row[result] ?? '')) ? 'delivered' : 'sent_unconfirmed';
+        return JSON.stringify(row);
+      })
+      .sort(),
+  });
+  return out;
+}
+
+/** What of `before` (as the migrations are meant to leave it) is not in `after`: missing tables, columns and rows. */
+function lost(fixture: Dump, after: Dump): string[] {
+  const before = expectedAfterMigrations(fixture);
   const problems: string[] = [];
   for (const [table, { columns, rows }] of before) {
     const now = after.get(table);
@@ -122,7 +147,8 @@ describe('upgrading a database made by the schema-7 release', () => {
       expect(page.incidents.length).toBeGreaterThan(0);
       expect(page.incidents.every((e: { sync: { seq: number } }) => e.sync.seq > 8)).toBe(true);
       const crit = (await (await fetch(`${gw.httpUrl}/incidents/FIX_CRITICAL_0`)).json()) as any;
-      expect(crit.actions.map((a: { status: string }) => a.status)).toEqual(expect.arrayContaining(['dispatched', 'succeeded', 'failed']));
+      // The fixture's `succeeded` arrives as its honest state (migration 11).
+      expect(crit.actions.map((a: { status: string }) => a.status)).toEqual(expect.arrayContaining(['dispatched', 'sent_unconfirmed', 'failed']));
       expect(crit.alerts).toHaveLength(1);
       expect(crit.snapshot).toBeTruthy();
       expect(crit.annotations).toHaveLength(1);
