@@ -96,6 +96,20 @@ function prepare(db: Db) {
     ownedActions: db.prepare<[string, string], { id: number; action_type: string; status: string }>(
       "SELECT id, action_type, status FROM actions WHERE incident_id = ? AND action_type IN (SELECT value FROM json_each(?)) AND status IN ('pending', 'dispatched') ORDER BY id",
     ),
+    // An escalation's start sets all its incident's open notification actions in one statement:
+    // per CRITICAL report this replaced a select plus an update and a read per action.
+    ownedSet: db.prepare<
+      { incident: string; types: string; status: string; result: string | null; at: string; attempts: number; final: number },
+      { id: number; action_type: string; attempts: number; result: string | null }
+    >(
+      `UPDATE actions SET status = @status, result = coalesce(@result, result), attempts = max(attempts, @attempts),
+         dispatched_at = coalesce(dispatched_at, @at),
+         completed_at = CASE WHEN @final THEN @at ELSE completed_at END,
+         executed_at = coalesce(executed_at, CASE WHEN @final THEN @at END), updated_at = @at
+       WHERE incident_id = @incident AND action_type IN (SELECT value FROM json_each(@types))
+         AND status IN ('pending', 'dispatched') AND status IS NOT @status
+       RETURNING id, action_type, attempts, result`,
+    ),
     actionGet: db.prepare<[number], { id: number; incident_id: string; action_type: string; status: string; attempts: number; result: string | null }>(
       'SELECT id, incident_id, action_type, status, attempts, result FROM actions WHERE id = ?',
     ),
@@ -195,11 +209,17 @@ export class NotifyRepository extends Repository<ReturnType<typeof prepare>> {
   begin(incidentId: string, level: ThreatLevel, types: readonly string[], steps: number, firstAtMs: number | null, startedMs: number, undeliverable: string | null): ActionChange[] {
     return this.tx(() => {
       if (this.st.escalation.get(incidentId)) return [];
-      const owned = this.st.ownedActions.all(incidentId, JSON.stringify(types));
       const at = new Date().toISOString();
-      if (undeliverable !== null) return owned.flatMap((a) => this.setAction(a.id, 'undeliverable', undeliverable, at, 0));
-      this.st.escalationInsert.run(incidentId, level, steps, firstAtMs, startedMs, JSON.stringify(owned.map((a) => a.id)), at);
-      return owned.flatMap((a) => this.setAction(a.id, 'dispatched', `escalation: step 1 of ${steps}`, at, 1));
+      const set = (status: string, result: string, attempts: number): ActionChange[] =>
+        this.st.ownedSet
+          .all({ incident: incidentId, types: JSON.stringify(types), status, result, at, attempts, final: status === 'dispatched' ? 0 : 1 })
+          .sort((a, b) => a.id - b.id)
+          .map((a) => ({ action_id: a.id, incident_id: incidentId, action_type: a.action_type, state: status, attempts: a.attempts, result: a.result, at }));
+      if (undeliverable !== null) return set('undeliverable', undeliverable, 0);
+      // Carried: every open action it stands for, including any already dispatched before it started.
+      const carried = this.st.ownedActions.all(incidentId, JSON.stringify(types)).map((a) => a.id);
+      this.st.escalationInsert.run(incidentId, level, steps, firstAtMs, startedMs, JSON.stringify(carried), at);
+      return set('dispatched', `escalation: step 1 of ${steps}`, 1);
     });
   }
 
