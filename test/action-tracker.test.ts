@@ -46,7 +46,7 @@ describe('action lifecycle', () => {
 
   /** Stores a report through the real pipeline and hands its planned actions to the tracker. */
   async function report(id: string, level: ThreatLevel, cameraId = 'cam-1') {
-    const outcome = await pipeline.submit(validator.validate(seedReport({ incident_id: id, threat_level: level, weapon_detected: false, camera_id: cameraId }), 'http', null));
+    const outcome = await pipeline.submit(validator.validate(seedReport({ incident_id: id, threat_level: level, weapon_detected: false, weapon_types: [], camera_id: cameraId }), 'http', null));
     for (const a of outcome.actions) tracker.actionPlanned(outcome.incident, a);
     return outcome;
   }

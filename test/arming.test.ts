@@ -10,7 +10,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load.js';
 import { ARMING_MODES, type ArmingMode, type ThreatLevel } from '../src/config/schema.js';
 import { ReportedLevelScorer } from '../src/scoring/scorer.js';
-import { connectMqtt, postJson, seedReport, startGateway, tempDir, type TestGateway } from './helpers.js';
+import { connectMqtt, getJson, postJson, seedReport, startGateway, tempDir, type TestGateway } from './helpers.js';
+import { startWebhook } from './notify-servers.js';
 import { Receiver } from './receiver.js';
 
 const LEVELS: ThreatLevel[] = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'];
@@ -34,10 +35,9 @@ const DISARMED: Record<ThreatLevel, string[]> = {
 };
 
 function expected(mode: ArmingMode, level: ThreatLevel, weapon: Weapon): string[] {
-  // The safety floor: a firearm keeps its level's full plan, a CRITICAL with any weapon the full
-  // CRITICAL plan (with armed_threat_escalation), in every mode.
-  if (level === 'CRITICAL' && weapon !== 'none') return CRITICAL_FULL;
-  if (weapon === 'firearm') return FULL[level];
+  // The safety floor: a firearm at any level, and a CRITICAL with any weapon, run the full
+  // CRITICAL response (with armed_threat_escalation), in every mode.
+  if (weapon === 'firearm' || (level === 'CRITICAL' && weapon !== 'none')) return CRITICAL_FULL;
   return mode === 'disarmed' ? DISARMED[level] : FULL[level];
 }
 
@@ -104,7 +104,7 @@ describe('arming: mode x level x weapon, through the pipeline', () => {
           expect(got, `${mode} ${level} ${weapon}`).toEqual(expected(mode, level, weapon));
           rows.push(`${mode}/${level}/${weapon}`);
           if (level === 'CRITICAL' && weapon !== 'none') expect(got, 'no mode silences the siren of an armed CRITICAL').toContain('voice_alert');
-          if (mode === 'disarmed' && weapon === 'firearm' && level === 'HIGH') expect(got, 'a firearm calls the police even when disarmed').toContain('notify_police');
+          if (weapon === 'firearm') expect(got, 'a firearm at any level dispatches police and sounds the siren, in every mode').toEqual(expect.arrayContaining(['police_dispatch', 'voice_alert']));
         }
       }
     }
@@ -136,18 +136,44 @@ describe('arming: mode x level x weapon, through the pipeline', () => {
 });
 
 describe('arming: the safety floor with the shipped re-scorer', () => {
-  it('a LOW report naming a firearm ends at least HIGH and runs the full HIGH plan while disarmed', async () => {
+  it('a LOW report naming a firearm ends at least HIGH and runs the full CRITICAL response while disarmed', async () => {
     const gw = await startGateway({ arming: { initial_mode: 'disarmed' } });
     try {
       expect(((await (await fetch(`${gw.httpUrl}/arming`)).json()) as any).mode).toBe('disarmed');
       const res = await postJson(`${gw.httpUrl}/threats/report`, report('LOW', 'firearm'));
+      // The incident keeps its scored level; its response is CRITICAL's.
       expect(res.body.threat_level).toBe('HIGH');
-      expect(res.body.actions.map((a: { action_type: string }) => a.action_type)).toEqual(FULL.HIGH);
+      expect(res.body.actions.map((a: { action_type: string }) => a.action_type)).toEqual(CRITICAL_FULL);
       // The same HIGH without a firearm keeps only what disarmed keeps.
       const plain = await postJson(`${gw.httpUrl}/threats/report`, report('HIGH', 'none'));
       expect(plain.body.actions.map((a: { action_type: string }) => a.action_type)).toEqual(DISARMED.HIGH);
     } finally {
       await gw.stop();
+    }
+  });
+
+  it('a HIGH report naming a firearm is escalated to the CRITICAL contacts, not the HIGH ones', async () => {
+    const webhook = await startWebhook('');
+    const gw = await startGateway({
+      arming: { initial_mode: 'disarmed' },
+      notify: {},
+      contacts: [
+        { id: 'desk', name: 'Front desk', channels: [{ webhook: `${webhook.url}/desk` }] },
+        { id: 'police-liaison', name: 'Police liaison', channels: [{ webhook: `${webhook.url}/liaison` }] },
+      ],
+      escalation: { HIGH: [{ at_s: 0, notify: ['desk'] }], CRITICAL: [{ at_s: 0, notify: ['police-liaison'] }] },
+    });
+    try {
+      const res = await postJson(`${gw.httpUrl}/threats/report`, report('HIGH', 'firearm'));
+      expect(res.body.threat_level).toBe('HIGH');
+      await expect.poll(() => webhook.received.length, { timeout: 15_000, interval: 50 }).toBe(1);
+      expect(webhook.received[0]!.path).toBe('/liaison');
+      const body = (await getJson(`${gw.httpUrl}/incidents/${res.body.incident_id}`)).body as any;
+      expect(body.escalation).toMatchObject({ level: 'CRITICAL' });
+      expect(body.actions.find((a: any) => a.action_type === 'police_dispatch').status).toBe('delivered');
+    } finally {
+      await gw.stop();
+      await webhook.close();
     }
   });
 });

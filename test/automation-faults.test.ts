@@ -55,7 +55,7 @@ describe('automation faults', () => {
     expect(health.body.components.automation.status).toBe('degraded');
     expect(health.body.components.automation.uncovered_action_types).toEqual(expect.arrayContaining(['voice_alert', 'start_recording']));
 
-    const res = await postJson(`${daemon.httpUrl}/threats/report`, seedReport({ incident_id: 'INC_NOBODY', threat_level: 'HIGH', weapon_detected: false }));
+    const res = await postJson(`${daemon.httpUrl}/threats/report`, seedReport({ incident_id: 'INC_NOBODY', threat_level: 'HIGH', weapon_detected: false, weapon_types: [] }));
     expect(res.status).toBe(200);
     const incident = await until(
       () => getJson(`${daemon.httpUrl}/incidents/INC_NOBODY`),

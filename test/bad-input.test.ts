@@ -521,7 +521,7 @@ describe('bad input: every contract violation is refused, nothing invalid is sto
       expect(camera.connected).toBe(true);
       const id = uid('FINAL');
       inbox.clear();
-      await publish(camera, `safesphere/cameras/${CAMERA}/threats`, JSON.stringify(report({ incident_id: id, threat_level: 'HIGH', threat_score: 0.7 })));
+      await publish(camera, `safesphere/cameras/${CAMERA}/threats`, JSON.stringify(report({ incident_id: id, threat_level: 'HIGH', threat_score: 0.7, weapon_detected: false, weapon_types: [] })));
       await expectStored(id, 'mqtt');
       const { body } = await getJson(`${gw.httpUrl}/incidents/${id}`);
       expect(body).toMatchObject({ camera_id: CAMERA, threat_level: 'HIGH', action_taken: 'ALERT_POLICE' });

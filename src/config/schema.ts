@@ -1158,8 +1158,8 @@ export const ConfigSchema = Type.Object(
             armed_night: ModePolicy(ALL_ACTIONS, 'armed_night: the policy\'s full plan.'),
             armed_vacation: ModePolicy(ALL_ACTIONS, 'armed_vacation: the policy\'s full plan.'),
           },
-          'Which of the policy\'s actions each mode keeps. The safety floor overrides every mode: a report naming a firearm, and any ' +
-            'CRITICAL report with a weapon, runs its level\'s full plan (an armed CRITICAL: every CRITICAL action and weapon action).',
+          'Which of the policy\'s actions each mode keeps. The safety floor overrides every mode: a report naming a firearm (at any ' +
+            'level), and any CRITICAL report with a weapon, runs the full CRITICAL response (every CRITICAL action and weapon action).',
         ),
         schedule: obj(
           {

@@ -9,6 +9,7 @@ import { CHANNEL_KINDS, LEVELS, type GatewayConfig, type ThreatLevel } from '../
 import type { EventBus } from '../events/bus.js';
 import type { ComponentHealth } from '../health.js';
 import type { Logger } from '../logger.js';
+import { responseLevel } from '../policy/policy.js';
 import type { ActionChange, DeliveryRow, EscalationRow, StepEntry } from '../store/notify.js';
 import type { Store } from '../store/store.js';
 import type { PlannedAction, StoredIncident } from '../store/types.js';
@@ -83,7 +84,7 @@ export class NotifyService implements AckSink {
       this.d.bus.on('incident.acknowledged', ({ incident_id }) => void this.acknowledgedElsewhere(incident_id)),
     );
     // Incidents whose actions were stored but whose escalation never started (a crash right after the commit).
-    for (const u of this.d.store.notify.unstarted([...this.owned])) this.begin(u.incident_id, u.threat_level, u.received_at_ms);
+    for (const u of this.d.store.notify.unstarted([...this.owned])) this.begin(u.incident_id, responseLevel(u.threat_level, JSON.parse(u.weapon_types) as string[]), u.received_at_ms);
     for (const c of this.channels.values()) c.start?.(this);
     this.wake();
   }
@@ -134,7 +135,8 @@ export class NotifyService implements AckSink {
       this.inTransaction(() => {
         for (const incident of batch) {
           const received = this.d.store.notify.incidentReceivedMs(incident.incident_id) ?? Date.parse(incident.created_at);
-          this.begin(incident.incident_id, incident.threat_level, received);
+          // A firearm runs the CRITICAL response whatever its level: its contacts are CRITICAL's too.
+          this.begin(incident.incident_id, responseLevel(incident.threat_level, JSON.parse(incident.weapon_types) as string[]), received);
         }
         this.runDueSteps(Date.now());
       });

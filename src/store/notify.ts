@@ -59,6 +59,8 @@ export interface ActionChange {
 export interface UnstartedIncident {
   incident_id: string;
   threat_level: ThreatLevel;
+  /** JSON array, as stored: the firearm floor picks the escalation's level from it. */
+  weapon_types: string;
   received_at_ms: number;
 }
 
@@ -87,7 +89,7 @@ function prepare(db: Db) {
       "UPDATE escalations SET state = ?, next_at_ms = NULL, updated_at = ? WHERE incident_id = ? AND state = 'running'",
     ),
     unstarted: db.prepare<[string], UnstartedIncident>(
-      `SELECT DISTINCT a.incident_id, i.threat_level, i.received_at_ms
+      `SELECT DISTINCT a.incident_id, i.threat_level, i.weapon_types, i.received_at_ms
        FROM actions a INDEXED BY actions_open JOIN incidents i ON i.incident_id = a.incident_id
        WHERE a.status IN ('pending', 'dispatched') AND a.action_type IN (SELECT value FROM json_each(?))
          AND NOT EXISTS (SELECT 1 FROM escalations e WHERE e.incident_id = a.incident_id)
