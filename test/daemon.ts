@@ -80,7 +80,10 @@ export class Daemon {
     /** Run the compiled dist/ (as deployed; `npm run build` first) instead of the sources through tsx. */
     options: { built?: boolean } = {},
   ): Promise<Daemon> {
-    const args = options.built ? ['dist/bin/safesphere-edge.js'] : ['--import', 'tsx', 'src/bin/safesphere-edge.ts'];
+    // DAEMON_NODE_ARGS: extra node flags for the daemon alone, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"
+    // to profile it under a bench (node refuses --cpu-prof in NODE_OPTIONS).
+    const nodeArgs = (process.env.DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const args = [...nodeArgs, ...(options.built ? ['dist/bin/safesphere-edge.js'] : ['--import', 'tsx', 'src/bin/safesphere-edge.ts'])];
     const child = spawn(process.execPath, args, {
       cwd: PROJECT_ROOT,
       env: {

@@ -3,7 +3,7 @@
 // on the ingest thread, and cut durable ingest to a third (issue 12's measured regression).
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { getJson, postJson, seedReport, startGateway, type TestGateway } from './helpers.js';
-import { startWebhook } from './notify-servers.js';
+import { startNtfy, startWebhook } from './notify-servers.js';
 
 const REPORTS = 60;
 
@@ -72,4 +72,41 @@ describe('escalations start in rounds', () => {
       expect(watch.transactionsThatBegan()).toBeLessThanOrEqual(commits);
     }, 40_000);
   }
+
+  it('one report, two deliveries: at most three notify transactions (start and claim, then the outcomes)', async () => {
+    const webhook = await startWebhook('secret');
+    const ntfy = await startNtfy();
+    stops.push(webhook.close, ntfy.close);
+    const gw = await startGateway({
+      notify: { ntfy: { url: ntfy.url } },
+      contacts: [{ id: 'desk', name: 'Front desk', channels: [{ webhook: `${webhook.url}/desk` }, { ntfy: 'site-1-desk' }] }],
+      escalation: { CRITICAL: [{ at_s: 0, notify: ['desk'] }] },
+    });
+    stops.push(gw.stop);
+    const repo = gw.gateway.store.notify;
+    const atomically = repo.atomically.bind(repo);
+    let depth = 0;
+    let outer = 0;
+    vi.spyOn(repo, 'atomically').mockImplementation(<T>(fn: () => T): T => {
+      if (depth === 0) outer++;
+      depth++;
+      try {
+        return atomically(fn);
+      } finally {
+        depth--;
+      }
+    });
+    const N = 40;
+    // One at a time, each in its own round: the worst case for sharing transactions.
+    for (let i = 0; i < N; i++) expect((await postJson(`${gw.httpUrl}/threats/report`, seedReport({ incident_id: `INC_TX_${i}` }))).status).toBe(200);
+    await expect.poll(() => webhook.received.length + ntfy.published.length, { timeout: 20_000, interval: 50 }).toBe(2 * N);
+    await expect
+      .poll(async () => {
+        const bodies = await Promise.all(Array.from({ length: N }, async (_, i) => (await getJson(`${gw.httpUrl}/incidents/INC_TX_${i}`)).body as { deliveries: { state: string }[] }));
+        return bodies.flatMap((b) => b.deliveries).filter((d) => d.state === 'delivered').length;
+      }, { timeout: 20_000, interval: 100 })
+      .toBe(2 * N);
+    // A transaction each for the start, the claim and every outcome round was 6 per report.
+    expect(outer).toBeLessThanOrEqual(3 * N);
+  }, 60_000);
 });
