@@ -137,6 +137,9 @@ describe('escalation until someone acknowledges', () => {
     const first = await boot();
     await report(first, 'INC_ESC_4');
     await vi.waitFor(() => expect(to('/desk')).toHaveLength(1), { timeout: 5000 });
+    // Delivered means its receipt is recorded. A stop between the receiver taking it and the
+    // gateway reading the answer leaves it 'sending', and it is sent again (same idempotency key).
+    await vi.waitFor(() => expect(first.store.notify.deliveriesFor('INC_ESC_4').map((d) => d.state)).toEqual(['delivered']), { timeout: 5000 });
     await shutdown(first);
     await vi.advanceTimersByTimeAsync(120_000); // down past step 2's time
     await boot();
