@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import type { TSchema } from '@sinclair/typebox';
+import { arcProblems } from './arc.js';
 import { armingProblems } from './arming.js';
 import { contactProblems } from './contacts.js';
 import { ConfigSchema, type GatewayConfig } from './schema.js';
@@ -165,6 +166,7 @@ export function loadConfig(options: LoadOptions = {}): GatewayConfig {
   } else {
     // What the schema cannot express (time zones, overlapping slots, a mode keeping an unplanned action).
     problems.push(...armingProblems(candidate as GatewayConfig));
+    problems.push(...arcProblems(candidate as GatewayConfig));
   }
   // Cross-references (contact ids named by escalation steps), also when other keys are bad, so
   // one run names every problem; a block too malformed to walk was named by the schema already.
