@@ -166,12 +166,12 @@ export function loadConfig(options: LoadOptions = {}): GatewayConfig {
   } else {
     // What the schema cannot express (time zones, overlapping slots, a mode keeping an unplanned action).
     problems.push(...armingProblems(candidate as GatewayConfig));
-    problems.push(...arcProblems(candidate as GatewayConfig));
   }
   // Cross-references (contact ids named by escalation steps), also when other keys are bad, so
   // one run names every problem; a block too malformed to walk was named by the schema already.
   try {
     problems.push(...contactProblems(candidate as GatewayConfig));
+    problems.push(...arcProblems(candidate as GatewayConfig));
   } catch {
     /* reported above */
   }
