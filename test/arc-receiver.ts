@@ -19,6 +19,8 @@ export interface Received {
   data_message: string;
   data_extended: string;
   ts: string;
+  /** performance.now() when the receiver had written its ACK. */
+  at?: number;
 }
 
 export interface SiaReceiverHandle {
@@ -36,7 +38,7 @@ export async function startSiaReceiver(options: { account: string; key?: string;
   const received: Received[] = [];
   const errors: string[] = [];
   r.on('sia', (m: Received | undefined, err: string | undefined) => {
-    if (m) received.push({ id: m.id, seq: m.seq, act: m.act, rpref: m.rpref, lpref: m.lpref, data_message: m.data_message, data_extended: m.data_extended, ts: m.ts });
+    if (m) received.push({ id: m.id, seq: m.seq, act: m.act, rpref: m.rpref, lpref: m.lpref, data_message: m.data_message, data_extended: m.data_extended, ts: m.ts, at: performance.now() });
     else errors.push(String(err));
   });
   r.on('error', (e: string) => errors.push(String(e)));

@@ -275,6 +275,7 @@ export class NotifyService implements AckSink {
   }
 
   private contactOf(row: DeliveryRow): { id: string; name: string } {
+    if (row.step <= STATION_STEP) return { id: row.contact_id, name: 'Monitoring station' };
     const c = this.contacts.get(row.contact_id);
     return { id: row.contact_id, name: c?.name ?? row.contact_id };
   }
