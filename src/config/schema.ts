@@ -1423,7 +1423,7 @@ export const ConfigSchema = Type.Object(
           default: 'null',
           description: 'null: the standard NULL link test; test_report: an automatic test event (SIA RP / Contact ID 602) for receivers that take no NULL.',
         }),
-        test_report_h: Type.Integer({ minimum: 0, maximum: 720, default: 24, description: 'Periodic test report (SIA RP / Contact ID 602) every this many hours, as panels send. 0: off.' }),
+        test_report_h: Type.Integer({ minimum: 0, maximum: 500, default: 24, description: 'Periodic test report (SIA RP / Contact ID 602) every this many hours, as panels send. 0: off.' }),
         extended_data: Type.Boolean({ default: true, description: 'Send the site, the incident id and a short text as extended data (one [I...] alarm-text block).' }),
         action_types: Type.Array(Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$' }), {
           default: ['police_dispatch', 'notify_police', 'armed_threat_escalation'],
