@@ -2,6 +2,7 @@
 // order (a failed start stops the ones already started) and stopped in reverse, every stop
 // step under the shutdown deadline. Signals live in src/bin/.
 import { readFileSync } from 'node:fs';
+import * as arc from './arc/module.js';
 import * as arming from './arming/module.js';
 import * as automation from './automation/module.js';
 import * as backup from './backup/module.js';
@@ -59,6 +60,7 @@ const modules = (options: GatewayOptions): ModuleFactory[] => [
   operations.create,
   navigation.create, // pushes the routes operations computes; after mqtt, which retains them
   arming.create, // after the broker and operations; gives the pipeline's policy its mode when built
+  arc.create, // the monitoring station: before notify, which carries its deliveries
   notify.create, // contacts and escalation: before automation, which leaves the types it carries to it
   automation.create, // after the broker its flows connect to
   ai.create,

@@ -30,6 +30,8 @@ export interface AutomationOptions {
   editorServer?: ConstructorParameters<typeof NodeRedHost>[6];
   /** The arming mode for the safesphere arming node. */
   arming?: ArmingControl;
+  /** The monitoring station, for the safesphere arc node (src/arc/). */
+  arc?: AutomationBridge['arc'];
 }
 
 export class Automation {
@@ -78,6 +80,7 @@ export class Automation {
         });
       },
       ...(options.arming ? { arming: options.arming } : {}),
+      ...(options.arc ? { arc: options.arc } : {}),
     };
     this.nodeRed = new NodeRedHost(
       config.nodered,

@@ -23,6 +23,8 @@ export function create(ctx: ModuleContext): Module {
   const arming = ctx.find('arming');
   // Contacts and escalation (src/notify/) carry the notification action types they own.
   const notify = ctx.find('notify');
+  // The monitoring station (src/arc/): the `safesphere arc` node sends through it.
+  const station = ctx.find('arc');
   const automation = new Automation(
     config,
     config.zones,
@@ -53,6 +55,7 @@ export function create(ctx: ModuleContext): Module {
           }
         : {}),
       ...(notify ? { ownedElsewhere: (type: string) => notify.owns(type), notify: (request) => notify.fromFlow(request) } : {}),
+      ...(station ? { arc: { send: async (event: Record<string, unknown>) => ({ ...(await station.service.sendFlowEvent(event)) }), describe: () => station.service.describe() } } : {}),
       // The editor over HTTPS, reloaded with the other TLS listeners.
       ...(config.tls.nodered
         ? {

@@ -110,6 +110,11 @@ export interface AutomationBridge {
    * delivery is an action of the incident with its receipt. Absent when that stage is off.
    */
   notify?(request: NotifyRequest): { queued: number; undeliverable: number };
+  /** Sends an installer's own event to the monitoring station (src/arc/); absent when arc is off. */
+  arc?: {
+    send(event: Record<string, unknown>): Promise<Record<string, unknown>>;
+    describe(): Record<string, unknown>;
+  };
   registerActionNode(handle: ActionNodeHandle): () => void;
   registerIncidentNode(handle: IncidentNodeHandle): () => void;
   reportResult(result: ResultInput): ResultAck;

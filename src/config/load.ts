@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import type { TSchema } from '@sinclair/typebox';
+import { arcProblems } from './arc.js';
 import { armingProblems } from './arming.js';
 import { contactProblems } from './contacts.js';
 import { ConfigSchema, type GatewayConfig } from './schema.js';
@@ -170,6 +171,7 @@ export function loadConfig(options: LoadOptions = {}): GatewayConfig {
   // one run names every problem; a block too malformed to walk was named by the schema already.
   try {
     problems.push(...contactProblems(candidate as GatewayConfig));
+    problems.push(...arcProblems(candidate as GatewayConfig));
   } catch {
     /* reported above */
   }

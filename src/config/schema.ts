@@ -103,6 +103,15 @@ const ContactChannel = Type.Object(
 export type ContactChannel = Static<typeof ContactChannel>;
 export const CHANNEL_KINDS = ['email', 'ntfy', 'pushover', 'telegram', 'webhook'] as const;
 
+const arcCode = (sia: string, cid: number, description: string) =>
+  obj(
+    {
+      sia: Type.String({ pattern: '^[A-Z]{2}$', default: sia, description: 'SIA event code (two letters).' }),
+      cid: Type.Integer({ minimum: 100, maximum: 999, default: cid, description: 'Contact ID event code.' }),
+    },
+    description,
+  );
+
 const EscalationSteps = (level: string) =>
   Type.Array(
     Type.Object(
@@ -1380,6 +1389,70 @@ export const ConfigSchema = Type.Object(
         ),
       },
       'Action policy: what each final threat level sets in motion (the SafeSphere action handlers).',
+    ),
+    arc: obj(
+      {
+        account: Type.String({ default: '', maxLength: 64, description: 'The account number the alarm receiving centre gave this site (3 to 16 hex digits). Checked when arc.primary.host is set.' }),
+        receiver: Type.String({ pattern: '^[0-9A-Fa-f]{1,6}$', default: '0', description: 'Receiver number (the frame\'s R prefix), from the ARC.' }),
+        line: Type.String({ pattern: '^[0-9A-Fa-f]{1,6}$', default: '0', description: 'Line number (the frame\'s L prefix), from the ARC.' }),
+        format: Type.Unsafe<'SIA-DCS' | 'ADM-CID'>({ type: 'string', enum: ['SIA-DCS', 'ADM-CID'], default: 'SIA-DCS', description: 'Data format: SIA-DCS (SIA codes) or ADM-CID (Contact ID).' }),
+        transport: Type.Unsafe<'tcp' | 'udp'>({ type: 'string', enum: ['tcp', 'udp'], default: 'tcp', description: 'tcp (one connection per message) or udp.' }),
+        key: Type.String({ default: '', description: 'AES key (encrypted *SIA-DCS / *ADM-CID). Prefer key_file. Empty with no key_file: unencrypted.' }),
+        key_file: Type.String({ default: '', description: 'File holding the AES key (read at start; credential:<name> reads $CREDENTIALS_DIRECTORY).' }),
+        key_format: Type.Unsafe<'hex' | 'ascii'>({ type: 'string', enum: ['hex', 'ascii'], default: 'hex', description: 'hex: 32, 48 or 64 hex digits (AES-128/192/256); ascii: 16, 24 or 32 characters.' }),
+        primary: obj(
+          {
+            host: Type.String({ default: '', description: 'Primary receiver address. Empty: no monitoring station (arc off).' }),
+            port: Type.Integer({ minimum: 1, maximum: 65535, default: 12300, description: 'Primary receiver port.' }),
+          },
+          'The primary receiver.',
+        ),
+        backup: obj(
+          {
+            host: Type.String({ default: '', description: 'Backup receiver address (the second path). Empty: no backup.' }),
+            port: Type.Integer({ minimum: 1, maximum: 65535, default: 12300, description: 'Backup receiver port.' }),
+          },
+          'The backup receiver, used after the primary failed arc.attempts_per_path times in a row.',
+        ),
+        ack_timeout_ms: Type.Integer({ minimum: 100, maximum: 60000, default: 5000, description: 'Per-message timeout: connect, send and the receiver\'s ACK/NAK/DUH.' }),
+        attempts_per_path: Type.Integer({ minimum: 1, maximum: 10, default: 2, description: 'Attempts on a path before the message goes to the other path (and the other path becomes the active one).' }),
+        supervision_s: Type.Integer({ minimum: 0, maximum: 86400, default: 90, description: 'Link test (NULL message) interval, so the ARC raises a communication failure when the gateway goes silent. 0: off.' }),
+        supervision_message: Type.Unsafe<'null' | 'test_report'>({
+          type: 'string',
+          enum: ['null', 'test_report'],
+          default: 'null',
+          description: 'null: the standard NULL link test; test_report: an automatic test event (SIA RP / Contact ID 602) for receivers that take no NULL.',
+        }),
+        test_report_h: Type.Integer({ minimum: 0, maximum: 500, default: 24, description: 'Periodic test report (SIA RP / Contact ID 602) every this many hours, as panels send. 0: off.' }),
+        extended_data: Type.Boolean({ default: true, description: 'Send the site, the incident id and a short text as extended data (one [I...] alarm-text block).' }),
+        action_types: Type.Array(Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$' }), {
+          default: ['police_dispatch', 'notify_police', 'armed_threat_escalation'],
+          maxItems: 16,
+          description: 'Policy action types the ARC carries (each is delivered on the receiver\'s ACK); when both paths fail, the contacts escalation takes over.',
+        }),
+        partition: Type.Integer({ minimum: 0, maximum: 99, default: 1, description: 'Area/partition number sent with every event.' }),
+        zones: Type.Record(Type.String({ pattern: ID_PATTERN }), Type.Integer({ minimum: 0, maximum: 999 }), {
+          default: {},
+          description: 'Camera id to zone number; a camera not listed is zone arc.default_zone.',
+        }),
+        default_zone: Type.Integer({ minimum: 0, maximum: 999, default: 0, description: 'Zone number of cameras not in arc.zones.' }),
+        firearms: Type.Array(Type.String({ maxLength: 64 }), {
+          default: ['gun', 'firearm', 'pistol', 'handgun', 'rifle', 'shotgun'],
+          maxItems: 64,
+          description: 'Weapon types that make a CRITICAL incident a hold-up event.',
+        }),
+        codes: obj(
+          {
+            holdup: arcCode('HA', 122, 'CRITICAL with a firearm: hold-up.'),
+            CRITICAL: arcCode('PA', 120, 'CRITICAL: panic.'),
+            HIGH: arcCode('BA', 130, 'HIGH: burglary (intrusion).'),
+            MEDIUM: arcCode('UA', 150, 'MEDIUM: untyped zone alarm / 24-hour auxiliary.'),
+            LOW: arcCode('UA', 150, 'LOW: untyped zone alarm / 24-hour auxiliary.'),
+          },
+          'Event codes per class: SIA two-letter code (its restore is the code with R second, BA -> BR) and Contact ID event (restore: qualifier 3).',
+        ),
+      },
+      'Alarm receiving centre (central monitoring station): SIA DC-09 over IP, encrypted, supervised, with a backup path (README "Connecting to a monitoring station").',
     ),
   },
   { additionalProperties: false },

@@ -80,6 +80,12 @@ export interface Channel {
   /** The incident was acknowledged: stop what still rings (cancel a Pushover emergency retry). */
   acknowledged?(deliveries: DeliveryRow[]): Promise<void>;
   health?(): Record<string, unknown>;
+  /**
+   * Policy action types this channel carries itself, as one delivery per incident (the
+   * monitoring station); the escalation no longer carries them while the channel is usable. Its
+   * deliveries have step STATION_STEP, or STATION_RESTORE_STEP for the restore after a resolve.
+   */
+  carries?(): readonly string[];
 }
 
 /** A channel failure from a thrown error: aborts and network errors are transient. */

@@ -38,6 +38,7 @@ export function create(ctx: ModuleContext): Module {
   const log = ctx.logger('notify');
   const operations = ctx.find('operations');
   const snapshots = ctx.find('snapshots');
+  const station = ctx.find('arc');
   let tokens: AckTokens | null = null;
   const publicUrl = () => {
     if (config.notify.public_url) return config.notify.public_url.replace(/\/+$/, '');
@@ -75,6 +76,8 @@ export function create(ctx: ModuleContext): Module {
           set: (offset) => ctx.store.notify.setPosition('telegram_offset', offset),
         }),
         new WebhookChannel(readSecret(n.webhook.secret, n.webhook.secret_file, 'notify.webhook.secret_file'), t),
+        // The monitoring station (src/arc/), when configured: it carries arc.action_types.
+        ...(station ? [station.channel] : []),
       ];
       await service.start(channels);
       for (const line of service.undeliverable()) log.warn(line);

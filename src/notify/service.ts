@@ -10,7 +10,7 @@ import type { EventBus } from '../events/bus.js';
 import type { ComponentHealth } from '../health.js';
 import type { Logger } from '../logger.js';
 import { responseLevel } from '../policy/policy.js';
-import type { ActionChange, DeliveryRow, EscalationRow, StepEntry } from '../store/notify.js';
+import { STATION_RESTORE_STEP, STATION_STEP, type ActionChange, type DeliveryRow, type EscalationRow, type StepEntry } from '../store/notify.js';
 import type { Store } from '../store/store.js';
 import type { PlannedAction, StoredIncident } from '../store/types.js';
 import type { AckOutcome, AckSink, Channel, Delivery, NotificationMessage, SendOutcome } from './channel.js';
@@ -42,10 +42,23 @@ export interface FlowNotifyRequest {
   key: string;
 }
 
+/** An incident stored since the last round, and what notify carries of it. */
+interface Arrival {
+  incident: StoredIncident;
+  /** Its policy actions include types the contacts' escalation carries. */
+  escalates: boolean;
+  /** … or types a usable station channel (the ARC) carries. */
+  station: boolean;
+}
+
 export class NotifyService implements AckSink {
   private readonly contacts: Map<string, Contact>;
   private channels = new Map<string, Channel>();
   private readonly owned: Set<string>;
+  /** The owned types the escalation carries: all but those a usable station channel carries. */
+  private escalated: Set<string>;
+  /** Station-carried type -> the channel that carries it. */
+  private stations = new Map<string, string>();
   private readonly inFlight = new Map<number, AbortController>();
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
@@ -58,6 +71,7 @@ export class NotifyService implements AckSink {
   constructor(private readonly d: NotifyDeps) {
     this.contacts = new Map(d.config.contacts.map((c) => [c.id, c]));
     this.owned = new Set(d.config.notify.action_types);
+    this.escalated = new Set(this.owned);
   }
 
   /** Action types this service carries: the policy's notification types and its own deliveries. */
@@ -74,6 +88,11 @@ export class NotifyService implements AckSink {
   /** Starts with the channels (built once their secrets are read). */
   async start(channels: readonly Channel[]): Promise<void> {
     this.channels = new Map(channels.map((c) => [c.kind, c]));
+    for (const c of channels) {
+      if (!c.carries || c.unusable() !== null) continue;
+      for (const t of c.carries()) if (this.owned.has(t)) this.stations.set(t, c.kind);
+    }
+    this.escalated = new Set([...this.owned].filter((t) => !this.stations.has(t)));
     const now = Date.now();
     // Attempts a previous run left in flight go again now, with the same idempotency key.
     const resent = this.d.store.notify.resetInFlight(now);
@@ -82,9 +101,15 @@ export class NotifyService implements AckSink {
     this.off.push(
       this.d.bus.on('incident.stored', ({ incident, actions }) => this.incidentStored(incident, actions)),
       this.d.bus.on('incident.acknowledged', ({ incident_id }) => void this.acknowledgedElsewhere(incident_id)),
+      this.d.bus.on('incident.status', ({ incident_id, state }) => {
+        if (state === 'resolved') this.stationRestore(incident_id);
+      }),
     );
+    // Station actions stored just before a crash, with no delivery yet.
+    const unqueued = new Set(this.d.store.notify.unqueuedStation([...this.stations.keys()]).map((a) => a.incident_id));
+    for (const id of unqueued) this.inTransaction(() => this.queueStation(id));
     // Incidents whose actions were stored but whose escalation never started (a crash right after the commit).
-    for (const u of this.d.store.notify.unstarted([...this.owned])) this.begin(u.incident_id, responseLevel(u.threat_level, JSON.parse(u.weapon_types) as string[]), u.received_at_ms);
+    for (const u of this.d.store.notify.unstarted([...this.escalated])) this.begin(u.incident_id, responseLevel(u.threat_level, JSON.parse(u.weapon_types) as string[]), u.received_at_ms);
     for (const c of this.channels.values()) c.start?.(this);
     this.wake();
   }
@@ -109,17 +134,21 @@ export class NotifyService implements AckSink {
   // ---- escalation -------------------------------------------------------------------------
 
   /** Incidents stored since the last round: one group commit's incidents arrive in one event-loop turn. */
-  private arrivals: StoredIncident[] = [];
+  private arrivals: Arrival[] = [];
 
   private incidentStored(incident: StoredIncident, actions: PlannedAction[]): void {
-    if (!this.running || !actions.some((a) => this.owned.has(a.action_type))) return;
-    this.arrivals.push(incident);
+    const escalates = actions.some((a) => this.escalated.has(a.action_type));
+    const station = actions.some((a) => this.stations.has(a.action_type));
+    if (!this.running || (!escalates && !station)) return;
+    this.arrivals.push({ incident, escalates, station });
     this.soon();
   }
 
-  /** Starts the escalations of incidents stored since the last round (inside the round's transaction). */
-  private startEscalations(incidents: readonly StoredIncident[]): void {
-    for (const incident of incidents) {
+  /** Queues the station deliveries and starts the escalations of the incidents stored since the last round (inside its transaction). */
+  private startEscalations(arrivals: readonly Arrival[]): void {
+    for (const { incident, escalates, station } of arrivals) {
+      if (station) this.queueStation(incident.incident_id);
+      if (!escalates) continue;
       const received = this.d.store.notify.incidentReceivedMs(incident.incident_id) ?? Date.parse(incident.created_at);
       // A firearm runs the CRITICAL response whatever its level: its contacts are CRITICAL's too.
       this.begin(incident.incident_id, responseLevel(incident.threat_level, JSON.parse(incident.weapon_types) as string[]), received);
@@ -158,7 +187,7 @@ export class NotifyService implements AckSink {
     const changes = this.d.store.notify.begin(
       incidentId,
       level,
-      [...this.owned],
+      [...this.escalated],
       steps.length,
       steps.length ? receivedMs + steps[0]!.at_s * 1000 : null,
       receivedMs,
@@ -319,6 +348,7 @@ export class NotifyService implements AckSink {
   }
 
   private contactOf(row: DeliveryRow): { id: string; name: string } {
+    if (row.step <= STATION_STEP) return { id: row.contact_id, name: 'Monitoring station' };
     const c = this.contacts.get(row.contact_id);
     return { id: row.contact_id, name: c?.name ?? row.contact_id };
   }
@@ -434,6 +464,7 @@ export class NotifyService implements AckSink {
       this.stats.delivered++;
       this.d.log.info({ ...log, receipt: outcome.receipt.summary }, 'delivered');
       this.emit(this.d.store.notify.delivered(row.id, outcome.receipt.data, outcome.receipt.summary, outcome.receipt.ack_ref ?? null, now));
+      if (row.step === STATION_STEP) this.emit(this.d.store.notify.settleStationActions(row.incident_id, this.stationTypes(row.channel), 'delivered', outcome.receipt.summary, now));
       return;
     }
     if (outcome.transient && attempt < this.cfg.max_attempts) {
@@ -448,6 +479,66 @@ export class NotifyService implements AckSink {
     const reason = attempt > 1 ? `${outcome.reason} (after ${attempt} attempts)` : outcome.reason;
     this.d.log.warn({ ...log, reason }, 'delivery failed');
     this.emit(this.d.store.notify.failed(row.id, reason, now));
+    if (row.step === STATION_STEP) {
+      this.emit(this.d.store.notify.settleStationActions(row.incident_id, this.stationTypes(row.channel), 'failed', reason, now));
+      this.contactsTakeOver(row, reason);
+    }
+  }
+
+  // ---- station channels (the monitoring station) -------------------------------------------
+
+  private stationTypes(kind: string): string[] {
+    return [...this.stations].filter(([, k]) => k === kind).map(([t]) => t);
+  }
+
+  /** One station delivery per incident and channel: the first open action of its types carries the others. */
+  private queueStation(incidentId: string): void {
+    const byKind = new Map<string, { id: number; action_type: string }[]>();
+    for (const a of this.d.store.notify.stationActions(incidentId, [...this.stations.keys()])) {
+      const kind = this.stations.get(a.action_type)!;
+      byKind.set(kind, [...(byKind.get(kind) ?? []), a]);
+    }
+    for (const [kind, actions] of byKind) {
+      const channel = this.channels.get(kind)!;
+      const description = `queued for the ${kind} channel (${channel.health?.().address ?? kind}): ${actions.map((a) => a.action_type).join(', ')}`;
+      const changes = this.d.store.notify.queueStation(
+        incidentId,
+        [{ actionId: actions[0]!.id, step: STATION_STEP, channel: kind, address: String(channel.health?.().address ?? kind), description, idempotencyKey: `${this.d.config.site_id}:${incidentId}:station:${kind}` }],
+        Date.now(),
+      );
+      this.emit(changes);
+      if (changes.length) this.emit(this.d.store.notify.settleStationActions(incidentId, actions.slice(1).map((a) => a.action_type), 'dispatched', description, Date.now()));
+    }
+  }
+
+  /** An operator resolved the incident: the station that took its alarm gets the restore. */
+  private stationRestore(incidentId: string): void {
+    if (!this.running) return;
+    for (const kind of new Set(this.stations.values())) {
+      if (this.d.store.notify.stationDelivered(incidentId, STATION_STEP, kind).length === 0) continue;
+      this.inTransaction(() =>
+        this.emit(
+          this.d.store.notify.queueStation(
+            incidentId,
+            [{ actionId: null, step: STATION_RESTORE_STEP, channel: kind, address: String(this.channels.get(kind)?.health?.().address ?? kind), description: `restore to the ${kind} channel: the incident was resolved`, idempotencyKey: `${this.d.config.site_id}:${incidentId}:station-restore:${kind}` }],
+            Date.now(),
+          ),
+        ),
+      );
+    }
+    this.wake();
+  }
+
+  /** The station did not take the alarm: the contacts escalation takes over now. */
+  private contactsTakeOver(row: DeliveryRow, reason: string): void {
+    const incident = this.d.store.getIncident(row.incident_id);
+    if (!incident) return;
+    const now = Date.now();
+    if (!this.d.store.notify.escalation(row.incident_id)) {
+      this.begin(row.incident_id, responseLevel(incident.threat_level, JSON.parse(incident.weapon_types) as string[]), this.d.store.notify.incidentReceivedMs(row.incident_id) ?? now);
+    }
+    const forward = this.d.store.notify.bringForward(row.incident_id, now);
+    this.d.log.warn({ incident_id: row.incident_id, channel: row.channel, reason, next_step_now: forward }, 'the monitoring station did not take the alarm; the contacts escalation takes over');
   }
 
   // ---- flows: the safesphere notify node --------------------------------------------------
@@ -588,7 +679,7 @@ export class NotifyService implements AckSink {
     const lines = new Map<string, string[]>();
     for (const level of LEVELS) {
       const rule = this.d.config.policy[level];
-      const types = [...rule.actions, ...rule.weapon_actions].map((a) => a.type).filter((t) => this.owned.has(t));
+      const types = [...rule.actions, ...rule.weapon_actions].map((a) => a.type).filter((t) => this.escalated.has(t));
       if (types.length === 0) continue;
       const problem = this.levelProblem(level);
       if (problem === null) continue;

@@ -750,4 +750,18 @@ export const MIGRATIONS: Migration[] = [
       END;
     `,
   },
+  {
+    // The monitoring station (src/arc/): a DC-09 retransmission keeps its sequence number, also
+    // after a restart, so each station delivery keeps the number its first attempt was sent with.
+    // The counter itself is notify_state 'arc_seq'.
+    version: 12,
+    name: 'monitoring station: DC-09 sequence numbers of station deliveries',
+    sql: `
+      CREATE TABLE arc_sequence (
+        delivery_id INTEGER PRIMARY KEY REFERENCES deliveries (id) ON DELETE CASCADE,
+        seq         INTEGER NOT NULL CHECK (seq BETWEEN 1 AND 9999),
+        created_at  TEXT    NOT NULL
+      );
+    `,
+  },
 ];

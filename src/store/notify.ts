@@ -64,6 +64,25 @@ export interface UnstartedIncident {
   received_at_ms: number;
 }
 
+/**
+ * Station deliveries (a channel that carries policy actions itself: the monitoring station,
+ * src/arc/): STATION_STEP carries the policy action row itself (police_dispatch ends delivered on
+ * the receiver's ACK); STATION_RESTORE_STEP is the restore sent after an operator resolved the
+ * incident. Neither is part of the escalation's steps, and an acknowledgement does not cancel them.
+ */
+export const STATION_STEP = -2;
+export const STATION_RESTORE_STEP = -3;
+
+/** A station delivery to queue: for a policy action row, or (actionId null) a restore with its own action row. */
+export interface StationEntry {
+  actionId: number | null;
+  step: number;
+  channel: string;
+  address: string;
+  description: string;
+  idempotencyKey: string;
+}
+
 const FINAL_ACTION = "('acknowledged', 'failed', 'timed_out', 'undeliverable', 'cancelled')";
 
 function prepare(db: Db) {
@@ -167,8 +186,21 @@ function prepare(db: Db) {
       "UPDATE deliveries SET state = 'queued', error = ?, next_attempt_ms = ?, updated_at = ? WHERE id = ? AND state = 'sending'",
     ),
     failed: db.prepare<[string, string, number]>("UPDATE deliveries SET state = 'failed', error = ?, updated_at = ? WHERE id = ? AND state = 'sending'"),
+    // Station deliveries (step <= -2) go on: the police path is not stopped by a local acknowledgement.
     cancelQueued: db.prepare<[string, string], { id: number; action_id: number }>(
-      "UPDATE deliveries SET state = 'cancelled', updated_at = ? WHERE incident_id = ? AND state = 'queued' RETURNING id, action_id",
+      "UPDATE deliveries SET state = 'cancelled', updated_at = ? WHERE incident_id = ? AND state = 'queued' AND step >= -1 RETURNING id, action_id",
+    ),
+    unqueuedStation: db.prepare<[string], { id: number; incident_id: string; action_type: string }>(
+      `SELECT a.id, a.incident_id, a.action_type FROM actions a INDEXED BY actions_open
+       WHERE a.status IN ('pending', 'dispatched') AND a.action_type IN (SELECT value FROM json_each(?))
+         AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.action_id = a.id)
+       ORDER BY a.id`,
+    ),
+    stationActions: db.prepare<[string, string], { id: number; action_type: string }>(
+      "SELECT id, action_type FROM actions WHERE incident_id = ? AND action_type IN (SELECT value FROM json_each(?)) AND status IN ('pending', 'dispatched') ORDER BY id",
+    ),
+    stationDelivered: db.prepare<[string, number, string], DeliveryRow>(
+      "SELECT * FROM deliveries WHERE incident_id = ? AND step = ? AND channel = ? AND state IN ('delivered', 'acknowledged') ORDER BY id",
     ),
     ackDelivery: db.prepare<[string, number]>("UPDATE deliveries SET state = 'acknowledged', updated_at = ? WHERE id = ? AND state = 'delivered'"),
     pollable: db.prepare<[string, number], DeliveryRow>(
@@ -297,6 +329,60 @@ export class NotifyRepository extends Repository<ReturnType<typeof prepare>> {
     });
   }
 
+  /** Open policy actions of these types of one incident (what a station delivery carries). */
+  stationActions(incidentId: string, types: readonly string[]): { id: number; action_type: string }[] {
+    return this.st.stationActions.all(incidentId, JSON.stringify(types));
+  }
+
+  /** Open policy actions of these types that have no delivery yet (planned just before a crash). */
+  unqueuedStation(types: readonly string[]): { id: number; incident_id: string; action_type: string }[] {
+    return this.st.unqueuedStation.all(JSON.stringify(types));
+  }
+
+  /** An incident's station deliveries of `step` that the receiver took. */
+  stationDelivered(incidentId: string, step: number, channel: string): DeliveryRow[] {
+    return this.st.stationDelivered.all(incidentId, step, channel);
+  }
+
+  /** Station deliveries, in one transaction; a repeated idempotency key is queued once. */
+  queueStation(incidentId: string, entries: readonly StationEntry[], nowMs: number): ActionChange[] {
+    return this.tx(() => {
+      const at = new Date(nowMs).toISOString();
+      const changes: ActionChange[] = [];
+      for (const e of entries) {
+        if (this.st.byKey.get(e.idempotencyKey)) continue;
+        let actionId = e.actionId;
+        if (actionId === null) {
+          const type = `deliver_${e.channel}`;
+          actionId = Number(this.st.actionInsert.run({ incident: incidentId, type, description: e.description, status: 'dispatched', result: null, at, final: 0 }).lastInsertRowid);
+          changes.push({ action_id: actionId, incident_id: incidentId, action_type: type, state: 'dispatched', attempts: 0, result: null, at });
+        } else {
+          changes.push(...this.setAction(actionId, 'dispatched', e.description, at, 0));
+        }
+        this.st.deliveryInsert.run({ incident: incidentId, action: actionId, step: e.step, contact: e.channel, channel: e.channel, address: e.address, key: e.idempotencyKey, due: nowMs, at });
+      }
+      return changes;
+    });
+  }
+
+  /** The other station actions of an incident follow the one its delivery carries. */
+  settleStationActions(incidentId: string, types: readonly string[], status: 'dispatched' | 'delivered' | 'failed', result: string, nowMs: number): ActionChange[] {
+    if (types.length === 0) return [];
+    const at = new Date(nowMs).toISOString();
+    return this.tx(() => this.st.stationActions.all(incidentId, JSON.stringify(types)).flatMap((a) => this.setAction(a.id, status, result, at, status === 'dispatched' ? 0 : 1)));
+  }
+
+  /**
+   * The contacts take over from a station that failed: the escalation's next step runs now.
+   * False when the incident has no running escalation.
+   */
+  bringForward(incidentId: string, nowMs: number): boolean {
+    const esc = this.st.escalation.get(incidentId);
+    if (!esc || esc.state !== 'running' || esc.next_step >= esc.steps) return false;
+    this.st.escalationBringForward.run({ now: nowMs, at: new Date(nowMs).toISOString(), incident: incidentId, step: esc.next_step });
+    return true;
+  }
+
   /** Deliveries due at `nowMs`, oldest first. */
   due(nowMs: number, limit: number): DeliveryRow[] {
     return this.st.deliveriesDue.all(nowMs, limit);
@@ -331,7 +417,8 @@ export class NotifyRepository extends Repository<ReturnType<typeof prepare>> {
       const received = this.st.incidentReceived.get(d.incident_id)?.received_at_ms;
       if (received !== undefined) this.st.responseTime.run(Math.max(0, nowMs - received), at, d.incident_id);
       const esc = this.st.escalation.get(d.incident_id);
-      if (esc) {
+      // A station delivery carries its own policy action; the escalation's are a person's to reach.
+      if (esc && d.step > STATION_STEP) {
         for (const aid of JSON.parse(esc.carried) as number[]) changes.push(...this.setAction(aid, 'delivered', summary, at, esc.next_step));
       }
       changes.push(...this.settleStep(d.incident_id, d.step, nowMs));

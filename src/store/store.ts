@@ -16,6 +16,7 @@ import { DataDirLock } from './lock.js';
 import { LabelRepository } from './labels.js';
 import { MIGRATIONS, type Migration } from './migrations.js';
 import { NotifyRepository } from './notify.js';
+import { ArcRepository } from './arc.js';
 import { OperationsRepository } from './operations.js';
 import { OutboxRepository } from './outbox.js';
 import type { Repository } from './repository.js';
@@ -134,6 +135,8 @@ export class Store {
   readonly writes = { okAt: 0, failedAt: 0, probeOkAt: 0, probeFailedAt: 0, error: null as string | null };
   /** The arming mode, its audit log (site events for upstream), Home Assistant's reads. */
   readonly arming = new ArmingRepository(this.outbox);
+  /** DC-09 sequence numbers of the monitoring station (src/arc/). */
+  readonly arc = new ArcRepository();
 
   private readonly repositories: readonly Repository<unknown>[] = [
     this.syncState,
@@ -148,6 +151,7 @@ export class Store {
     this.retention,
     this.highWater,
     this.arming,
+    this.arc,
   ];
 
   constructor(

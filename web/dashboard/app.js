@@ -680,6 +680,14 @@
         : el('p', { id: 'detail-escalation', class: 'muted' }, 'No escalation for this incident.'),
     );
     const list = d.deliveries || [];
+    // The monitoring station (issue 13): which path took the alarm, and when its receiver acknowledged it.
+    for (const r of list.filter((x) => x.channel === 'arc')) {
+      section.append(
+        el('p', { class: `station state-${r.state}`, 'data-station': r.state },
+          joinParts(`Monitoring station${r.receipt?.restore ? ' (restore)' : ''}: ${words(r.state)}`, r.receipt?.path ? `${r.receipt.path} path ${r.receipt.receiver ?? ''}` : null, r.receipt?.code ? `${r.receipt.code} zone ${r.receipt.zone}` : null, r.error ?? null),
+          r.receipt?.acknowledged_at ? el('span', {}, ' · ACK ', timeEl(r.receipt.acknowledged_at)) : null),
+      );
+    }
     section.append(
       list.length
         ? el('div', { class: 'table-wrap' },
@@ -866,7 +874,7 @@
   const COMPONENT_NAMES = {
     broker: 'MQTT broker', store: 'Database', db: 'Database', model: 'Re-scoring model', pipeline: 'Report pipeline', http: 'HTTP API', sync: 'Upstream sync', automation: 'Automation (Node-RED)',
     scoring: 'Re-scoring model', evidence: 'Snapshots and image model', operations: 'Site operations', navigation: 'Safe routes',
-    ai: 'AI opinion', metrics: 'Metrics', arming: 'Arming', notify: 'Notifications', incidents: 'Incidents',
+    ai: 'AI opinion', metrics: 'Metrics', arming: 'Arming', notify: 'Notifications', incidents: 'Incidents', arc: 'Monitoring station',
   };
   const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/;
   /** A health value in words: yes/no, none, lists, relative times, 2 decimals. */

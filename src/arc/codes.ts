@@ -1,0 +1,63 @@
+// Incidents as alarm events. The event class comes from the level (a CRITICAL incident with a
+// firearm is a hold-up), its codes from config (SIA two-letter codes, Contact ID event codes,
+// defaults from their code tables); the zone from the camera-to-zone map. A restore is the
+// same class with SIA's restore code (second letter R: HA -> HR) or Contact ID qualifier 3.
+import type { GatewayConfig, ThreatLevel } from '../config/schema.js';
+import { clean } from './frame.js';
+
+type ArcConfig = GatewayConfig['arc'];
+export type EventClass = 'holdup' | ThreatLevel;
+
+export interface AlarmEvent {
+  cls: EventClass | 'test' | 'custom';
+  /** SIA two-letter code and Contact ID event code. */
+  sia: string;
+  cid: number;
+  restore: boolean;
+  zone: number;
+  partition: number;
+  /** Extended data blocks (without brackets), already cleaned. */
+  extended: string[];
+}
+
+/** SIA's restore code for an alarm code: the second letter becomes R (BA -> BR, PA -> PR, HA -> HR). */
+export const siaRestore = (code: string): string => `${code[0]}R`;
+
+/** SIA RP (automatic test) / Contact ID 602 (periodic test report). */
+export const TEST_REPORT = { sia: 'RP', cid: 602 } as const;
+
+export function eventClass(arc: ArcConfig, level: ThreatLevel, weapons: readonly string[]): EventClass {
+  const firearms = new Set(arc.firearms.map((w) => w.toLowerCase()));
+  if (level === 'CRITICAL' && weapons.some((w) => firearms.has(w.toLowerCase()))) return 'holdup';
+  return level;
+}
+
+export const zoneOf = (arc: ArcConfig, camera: string | null): number => (camera !== null ? arc.zones[camera] : undefined) ?? arc.default_zone;
+
+/** The event an incident (or its restore) is at the ARC. */
+export function incidentEvent(
+  arc: ArcConfig,
+  site: string,
+  m: { incident_id: string; level: ThreatLevel; weapons: readonly string[]; camera_id: string | null; text: string },
+  restore: boolean,
+): AlarmEvent {
+  const cls = eventClass(arc, m.level, m.weapons);
+  const code = arc.codes[cls];
+  return {
+    cls,
+    sia: restore ? siaRestore(code.sia) : code.sia,
+    cid: code.cid,
+    restore,
+    zone: zoneOf(arc, m.camera_id),
+    partition: arc.partition,
+    // One alarm-text block: receivers that parse a single extended block (iobroker.sia) still see the timestamp after it.
+    extended: arc.extended_data ? [`I${clean(`site ${site} incident ${m.incident_id}${restore ? ' restored' : ''}: ${m.text}`, 160)}`] : [],
+  };
+}
+
+/** The data block: SIA-DCS `#acct|Nri<area>/<code><zone>`, ADM-CID `#acct|<Q><EEE> <GG> <ZZZ>`. */
+export function dataBlock(format: 'SIA-DCS' | 'ADM-CID', account: string, e: Pick<AlarmEvent, 'sia' | 'cid' | 'restore' | 'zone' | 'partition'>): string {
+  if (format === 'SIA-DCS') return `#${account}|Nri${e.partition}/${e.sia}${String(e.zone).padStart(3, '0')}`;
+  const q = e.restore ? '3' : '1';
+  return `#${account}|${q}${String(e.cid).padStart(3, '0')} ${String(e.partition).padStart(2, '0')} ${String(e.zone).padStart(3, '0')}`;
+}
