@@ -1,8 +1,9 @@
-// Incidents as alarm events. The event class comes from the level (a CRITICAL incident with a
-// firearm is a hold-up), its codes from config (SIA two-letter codes, Contact ID event codes,
+// Incidents as alarm events. The event class comes from the level (an incident naming a firearm
+// is a hold-up at any level: the safety floor gives it the CRITICAL response, src/policy/policy.ts), its codes from config (SIA two-letter codes, Contact ID event codes,
 // defaults from their code tables); the zone from the camera-to-zone map. A restore is the
 // same class with SIA's restore code (second letter R: HA -> HR) or Contact ID qualifier 3.
 import type { GatewayConfig, ThreatLevel } from '../config/schema.js';
+import { namesFirearm } from '../policy/policy.js';
 import { clean } from './frame.js';
 
 type ArcConfig = GatewayConfig['arc'];
@@ -26,10 +27,9 @@ export const siaRestore = (code: string): string => `${code[0]}R`;
 /** SIA RP (automatic test) / Contact ID 602 (periodic test report). */
 export const TEST_REPORT = { sia: 'RP', cid: 602 } as const;
 
-export function eventClass(arc: ArcConfig, level: ThreatLevel, weapons: readonly string[]): EventClass {
-  const firearms = new Set(arc.firearms.map((w) => w.toLowerCase()));
-  if (level === 'CRITICAL' && weapons.some((w) => firearms.has(w.toLowerCase()))) return 'holdup';
-  return level;
+export function eventClass(level: ThreatLevel, weapons: readonly string[]): EventClass {
+  // The floor's own firearm predicate: one list of what counts as a firearm, not two.
+  return namesFirearm(weapons) ? 'holdup' : level;
 }
 
 export const zoneOf = (arc: ArcConfig, camera: string | null): number => (camera !== null ? arc.zones[camera] : undefined) ?? arc.default_zone;
@@ -41,7 +41,7 @@ export function incidentEvent(
   m: { incident_id: string; level: ThreatLevel; weapons: readonly string[]; camera_id: string | null; text: string },
   restore: boolean,
 ): AlarmEvent {
-  const cls = eventClass(arc, m.level, m.weapons);
+  const cls = eventClass(m.level, m.weapons);
   const code = arc.codes[cls];
   return {
     cls,

@@ -1436,14 +1436,9 @@ export const ConfigSchema = Type.Object(
           description: 'Camera id to zone number; a camera not listed is zone arc.default_zone.',
         }),
         default_zone: Type.Integer({ minimum: 0, maximum: 999, default: 0, description: 'Zone number of cameras not in arc.zones.' }),
-        firearms: Type.Array(Type.String({ maxLength: 64 }), {
-          default: ['gun', 'firearm', 'pistol', 'handgun', 'rifle', 'shotgun'],
-          maxItems: 64,
-          description: 'Weapon types that make a CRITICAL incident a hold-up event.',
-        }),
         codes: obj(
           {
-            holdup: arcCode('HA', 122, 'CRITICAL with a firearm: hold-up.'),
+            holdup: arcCode('HA', 122, 'An incident naming a firearm (any level: the safety floor runs the CRITICAL response): hold-up.'),
             CRITICAL: arcCode('PA', 120, 'CRITICAL: panic.'),
             HIGH: arcCode('BA', 130, 'HIGH: burglary (intrusion).'),
             MEDIUM: arcCode('UA', 150, 'MEDIUM: untyped zone alarm / 24-hour auxiliary.'),
