@@ -377,7 +377,7 @@ describe('npm run train on a site database', () => {
       await gw.stop();
     }
     try {
-      const result = train({ seed: 3, priorSamples: 2000, config: gw.config, dbFile: join(dataDir, 'safesphere.db'), outDir, siteWeight: 5 });
+      const result = train({ seed: 3, priorSamples: 2000, config: gw.config, dbFile: join(dataDir, 'safesphere.db'), outDir, priorStrength: 200 });
       expect(result.manifest.training_data.site).toEqual({
         source: 'labels table of the gateway database',
         labelled_incidents: 10,
