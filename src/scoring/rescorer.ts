@@ -13,6 +13,7 @@ import type { LabelRepository } from '../store/labels.js';
 import type { Store } from '../store/store.js';
 import type { ValidReport } from '../validate/report.js';
 import { ContextWindow } from './context.js';
+import { evaluate, type EvaluationReport } from './evaluation.js';
 import { decide, levelScore } from './decision.js';
 import { extractFeatures, FEATURE_COUNT, weaponFacts, WeaponVocabulary } from './features.js';
 import { InferenceBusy, InferenceTimeout, InferenceWorker, type TensorInfo } from './inference.js';
@@ -325,6 +326,12 @@ export class RescoreStage implements Scorer {
   }
 
   // ---------------------------------------------------------------- visibility
+
+  /** The site evaluation over the last `days` days (GET /model/evaluation). */
+  evaluation(days: number, now = Date.now()): EvaluationReport & { mode: string; model: string | null } {
+    const rows = this.store.evaluation.since(new Date(now - days * 86_400_000).toISOString());
+    return { mode: this.config.scoring.mode, model: this.active?.manifest.version ?? null, ...evaluate(rows, this.vocabulary) };
+  }
 
   get activeManifest(): ModelManifest | null {
     return this.active?.manifest ?? null;

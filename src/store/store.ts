@@ -14,6 +14,7 @@ import { DataDirError, prepareDataDir } from './data-dir.js';
 import { checkDatabaseFile } from './integrity.js';
 import { DataDirLock } from './lock.js';
 import { LabelRepository } from './labels.js';
+import { EvaluationRepository } from './evaluation.js';
 import { MIGRATIONS, type Migration } from './migrations.js';
 import { NotifyRepository } from './notify.js';
 import { OperationsRepository } from './operations.js';
@@ -134,6 +135,8 @@ export class Store {
   readonly writes = { okAt: 0, failedAt: 0, probeOkAt: 0, probeFailedAt: 0, error: null as string | null };
   /** The arming mode, its audit log (site events for upstream), Home Assistant's reads. */
   readonly arming = new ArmingRepository(this.outbox);
+  /** The re-scorer's site evaluation (read only). */
+  readonly evaluation = new EvaluationRepository();
 
   private readonly repositories: readonly Repository<unknown>[] = [
     this.syncState,
@@ -148,6 +151,7 @@ export class Store {
     this.retention,
     this.highWater,
     this.arming,
+    this.evaluation,
   ];
 
   constructor(
