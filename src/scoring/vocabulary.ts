@@ -3,8 +3,8 @@
 // A regex of a dozen words missed plurals and model names; this matches tokens, so
 // "Pistols", "glock_19", "AR-15 rifle" and "handguns" all read as firearms.
 //
-// Matching: lower-case, "_" and "/" read as spaces, hyphens and dots between letters and
-// digits dropped ("AR-15" → "ar15", "M4A1", "9mm"), then whole tokens, with a plural "s"/"es"
+// Matching: lower-case, "_" and "/" read as spaces, a hyphen or dot before or after a digit
+// dropped ("AR-15" → "ar15", "5.56" → "556"; "assault-rifle" stays two words), then whole tokens, with a plural "s"/"es"
 // stripped, and two-word phrases. A token that starts or ends with "gun" is a firearm
 // (handgun, shotguns, gunman, airgun): on a safety floor a false "firearm" costs a HIGH,
 // a missed one can cost a life.
@@ -46,8 +46,9 @@ export function normalizeWeaponName(type: string): string[] {
   const t = type
     .toLowerCase()
     .replace(/[_/&+]/g, ' ')
-    .replace(/([a-z0-9])[-.]([a-z0-9])/g, '$1$2')
-    .replace(/([a-z0-9])[-.]([a-z0-9])/g, '$1$2');
+    // "AR-15", "ak.47", "5.56", "M-4" → one token; "assault-rifle" → two words.
+    .replace(/([a-z0-9])[-.](?=\d)/g, '$1')
+    .replace(/(\d)[-.](?=[a-z])/g, '$1');
   return t.split(/[^a-z0-9]+/).filter((w) => w.length > 0);
 }
 
