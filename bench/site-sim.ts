@@ -8,7 +8,7 @@
 // set to the same simulated lengths (corroboration 60 s → 2 s real). Reports go over HTTP
 // (POST /threats/report) and labels over POST /incidents/{id}/label, exactly as a site's would.
 //
-//   npm run build && tsx bench/site-sim.ts [--phase-min 40] [--seed 18]
+//   npm run build && tsx bench/site-sim.ts [--phase-min 40] [--seed 18] [--keep]
 //
 // Prints each target with its measured value and exits 1 if one is missed.
 import { spawnSync } from 'node:child_process';
@@ -22,7 +22,7 @@ import { weaponFacts } from '../src/scoring/vocabulary.js';
 import { Daemon, reapDaemons } from '../test/daemon.js';
 import { rng } from '../tools/train/prior.js';
 
-const { values } = parseArgs({ options: { 'phase-min': { type: 'string', default: '40' }, seed: { type: 'string', default: '18' } } });
+const { values } = parseArgs({ options: { 'phase-min': { type: 'string', default: '40' }, seed: { type: 'string', default: '18' }, keep: { type: 'boolean', default: false } } });
 const PHASE_SIM_S = Number(values['phase-min']) * 60;
 const SCALE = 30; // simulated seconds per real second
 const NOISY = 'cam-a1';
@@ -255,7 +255,8 @@ async function main(): Promise<void> {
   } finally {
     await daemon.kill('SIGTERM').catch(() => undefined);
     await reapDaemons();
-    rmSync(dir, { recursive: true, force: true });
+    if (values.keep) process.stdout.write(`kept ${dir}\n`);
+    else rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -18,6 +18,8 @@ export interface ModelManifest {
     monotone: Record<string, 1 | -1>;
     /** Constrained coefficients the data would have reversed, held at zero instead. */
     held_at_zero: string[];
+    /** Coefficients kept at the prior-only fit's values (the hour, until site labels cover the clock). */
+    pinned_to_prior: string[];
   };
   feature_version: string;
   features: string[];
@@ -29,7 +31,7 @@ export interface ModelManifest {
   training_data: {
     seed: number;
     prior: { generator: string; version: string; samples: number; strength: number; note: string };
-    site: { source: string | null; labelled_incidents: number; confirmed: number; false_alarm: number; held_out: number };
+    site: { source: string | null; labelled_incidents: number; confirmed: number; false_alarm: number; held_out: number; hours_covered: number };
     held_out_fraction: number;
   };
   metrics: {

@@ -34,19 +34,30 @@ export const MONOTONE: Partial<Record<(typeof FEATURE_NAMES)[number], 1 | -1>> =
   false_alarm_rate: -1,
 };
 
-/** Fits, then holds every coefficient that broke its sign constraint at zero and refits. */
-export function fitMonotone(examples: Example[], mean: Float64Array, std: Float64Array, l2: number) {
-  const fixed = new Set<number>();
+/**
+ * Fits, then holds every coefficient that broke its sign constraint at zero and refits.
+ * `pinned` (feature index → standardised coefficient) are held at the given values.
+ */
+export function fitMonotone(examples: Example[], mean: Float64Array, std: Float64Array, l2: number, pinned: ReadonlyMap<number, number> = new Map()) {
+  const fixed = new Map<number, number>(pinned);
   for (;;) {
     const fit = fitLogistic(examples, mean, std, l2, 50, fixed);
     const broken = FEATURE_NAMES.flatMap((name, j) => {
       const sign = MONOTONE[name];
       return sign && !fixed.has(j) && fit.weights[j]! * sign < 0 ? [j] : [];
     });
-    if (broken.length === 0) return { ...fit, heldAtZero: [...fixed].sort((a, b) => a - b).map((j) => FEATURE_NAMES[j]!) };
-    for (const j of broken) fixed.add(j);
+    if (broken.length === 0) {
+      const heldAtZero = [...fixed.keys()].filter((j) => !pinned.has(j)).sort((a, b) => a - b).map((j) => FEATURE_NAMES[j]!);
+      return { ...fit, heldAtZero };
+    }
+    for (const j of broken) fixed.set(j, 0);
   }
 }
+
+/** The hour-of-day features: learnt from a site's labels only once those cover the clock. */
+const HOUR_FEATURES = [FEATURE_NAMES.indexOf('hour_sin'), FEATURE_NAMES.indexOf('hour_cos')];
+/** Distinct hours of the day the site's training labels must cover before their hour effect is learnt. */
+export const MIN_SITE_HOURS = 20;
 
 /**
  * The prior's weight in pseudo-labels: the 60,000 synthetic rows together count as this many
@@ -239,7 +250,8 @@ export function fitLogistic(
   std: Float64Array,
   l2: number,
   maxIterations = 50,
-  fixedAtZero: ReadonlySet<number> = new Set(),
+  /** Feature index → standardised coefficient held at that value (sign constraints, pinned features). */
+  fixed: ReadonlyMap<number, number> = new Map(),
 ): { weights: Float64Array; bias: number; iterations: number } {
   const F = FEATURE_COUNT;
   const D = F + 1; // + bias (last)
@@ -250,6 +262,7 @@ export function fitLogistic(
     X[r * D + F] = 1;
   });
   const beta = new Float64Array(D);
+  for (const [j, v] of fixed) beta[j] = v;
   const totalWeight = examples.reduce((s, e) => s + e.w, 0);
   let iterations = 0;
   for (; iterations < maxIterations; iterations++) {
@@ -274,8 +287,8 @@ export function fitLogistic(
       grad[j]! += lambda * beta[j]!;
       H[j * D + j]! += lambda;
     }
-    // Coefficients held at zero (sign constraints, see MONOTONE): no gradient, unit curvature.
-    for (const j of fixedAtZero) {
+    // Held coefficients (sign constraints, see MONOTONE; pinned features): no gradient, unit curvature.
+    for (const j of fixed.keys()) {
       grad[j] = 0;
       for (let k = 0; k < D; k++) H[j * D + k] = H[k * D + j] = 0;
       H[j * D + j] = 1;
@@ -358,7 +371,7 @@ const cameraOnly = (e: Example): Example => {
   return { ...e, x };
 };
 
-function fitWeights(trainSet: Example[], l2: number, monotone: boolean) {
+function fitWeights(trainSet: Example[], l2: number, monotone: boolean, pinnedRaw: ReadonlyMap<number, number> = new Map()) {
   const F = FEATURE_COUNT;
   const mean = new Float64Array(F);
   const std = new Float64Array(F);
@@ -366,7 +379,9 @@ function fitWeights(trainSet: Example[], l2: number, monotone: boolean) {
   for (const e of trainSet) for (let j = 0; j < F; j++) mean[j]! += (e.w * e.x[j]!) / tw;
   for (const e of trainSet) for (let j = 0; j < F; j++) std[j]! += (e.w * (e.x[j]! - mean[j]!) ** 2) / tw;
   for (let j = 0; j < F; j++) std[j] = Math.sqrt(std[j]!) || 1;
-  const fit = monotone ? fitMonotone(trainSet, mean, std, l2) : { ...fitLogistic(trainSet, mean, std, l2), heldAtZero: [] as string[] };
+  // Pinned coefficients come on the raw feature scale; the fit works on the standardised one.
+  const pinned = new Map([...pinnedRaw].map(([j, c]) => [j, c * std[j]!] as [number, number]));
+  const fit = monotone ? fitMonotone(trainSet, mean, std, l2, pinned) : { ...fitLogistic(trainSet, mean, std, l2), heldAtZero: [] as string[] };
   const weights: LogisticWeights = {
     mean: Float32Array.from(mean),
     std: Float32Array.from(std),
@@ -425,7 +440,16 @@ export function train(options: TrainOptions): TrainResult {
   for (const e of priorTrain) e.w = priorStrength / Math.max(1, priorTrain.length);
   const trainSet = [...priorTrain, ...siteTrain];
 
-  const { weights, fit } = fitWeights(trainSet, l2, true);
+  // A site's first labels come from a few hours of the day: an hour effect learnt from them
+  // is a guess about hours never seen (and the thresholds are read at 07:00). Until its labels
+  // cover MIN_SITE_HOURS hours, the hour coefficients stay the prior's own.
+  const hoursCovered = new Set(siteTrain.map((e) => Math.floor((((Math.atan2(e.x[16]!, e.x[17]!) * 12) / Math.PI + 24) % 24) + 1e-9))).size;
+  const pinnedRaw = new Map<number, number>();
+  if (siteTrain.length > 0 && hoursCovered < MIN_SITE_HOURS) {
+    const priorOnly = fitWeights(priorTrain, l2, true).weights;
+    for (const j of HOUR_FEATURES) pinnedRaw.set(j, priorOnly.weights[j]! / priorOnly.std[j]!);
+  }
+  const { weights, fit } = fitWeights(trainSet, l2, true, pinnedRaw);
   const baseline = fitWeights(trainSet.map(cameraOnly), l2, false).weights;
   const thresholds = thresholdsFor(weights);
 
@@ -503,6 +527,7 @@ export function train(options: TrainOptions): TrainResult {
       opset: OPSET,
       monotone: { ...MONOTONE },
       held_at_zero: fit.heldAtZero,
+      pinned_to_prior: [...pinnedRaw.keys()].map((j) => FEATURE_NAMES[j]!),
     },
     feature_version: FEATURE_VERSION,
     features: [...FEATURE_NAMES],
@@ -529,6 +554,7 @@ export function train(options: TrainOptions): TrainResult {
         confirmed: site.confirmed,
         false_alarm: site.falseAlarm,
         held_out: siteHeld.length,
+        hours_covered: hoursCovered,
       },
       held_out_fraction: heldOutFraction,
     },
