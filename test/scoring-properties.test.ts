@@ -1,6 +1,6 @@
 // Property tests of the shipped re-scorer over 100,000 random reports and contexts: the
 // shipped models/rescorer.onnx through onnxruntime-node (batched: one run per 50,000 rows) and
-// the shipped decide() with the default floor. Every floor rule and every monotonicity
+// the shipped decide() with the default floor (8 variants of each: 800,000 decisions). Every floor rule and every monotonicity
 // direction is counted over all samples and must have 0 violations. The firearm names are
 // generated broadly (generic names, brands, models, in plurals, cases, separators and with
 // model numbers) and must all read as firearms.
@@ -80,6 +80,7 @@ const sampleArb = fc.record({
   corroborationUp: fc.double({ min: 0.01, max: 1, noNaN: true }),
   addedWeapon: weaponType,
   addedFirearm: firearmName,
+  addedBehaviour: fc.constantFrom('following', 'approaching', 'running', 'fighting', 'person down'),
 });
 
 interface Case {
@@ -88,7 +89,7 @@ interface Case {
 }
 
 /** Each sample's variants, in this order. */
-const VARIANTS = ['base', 'score_up', 'unarmed', 'weapon_added', 'firearm_added', 'corroboration_added', 'false_alarm_added'] as const;
+const VARIANTS = ['base', 'score_up', 'unarmed', 'weapon_added', 'firearm_added', 'corroboration_added', 'false_alarm_added', 'threat_behaviour_added'] as const;
 
 type Sample = typeof sampleArb extends fc.Arbitrary<infer T> ? T : never;
 
@@ -110,6 +111,7 @@ function variants(s: Sample): Case[] {
     { report: { ...base, weapon_detected: true, weapon_types: [...(base.weapon_types ?? []), s.addedFirearm] }, context: ctx },
     { report: base, context: { ...ctx, corroboratingCameras: ctx.corroboratingCameras + s.corroborationUp } },
     { report: base, context: { ...ctx, falseAlarms: ctx.falseAlarms + 1, labels: ctx.labels + 1 } },
+    { report: { ...base, behavior_summary: [base.behavior_summary, s.addedBehaviour].filter(Boolean).join(' + ') }, context: ctx },
   ];
 }
 
@@ -149,6 +151,7 @@ describe(`the shipped decide() and ONNX model over ${SAMPLES.toLocaleString('en'
       firearm_added: 0,
       corroboration_added: 0,
       false_alarm_label_added: 0,
+      threat_behaviour_added: 0,
     };
     const examples: Record<string, unknown> = {};
     const count = (rule: string, bad: boolean, example: unknown) => {
@@ -184,6 +187,7 @@ describe(`the shipped decide() and ONNX model over ${SAMPLES.toLocaleString('en'
       count('firearm_added', at('firearm_added') < at('base'), example());
       count('corroboration_added', at('corroboration_added') < at('base'), example());
       count('false_alarm_label_added', at('false_alarm_added') > at('base'), example());
+      count('threat_behaviour_added', at('threat_behaviour_added') < at('base'), example());
     }
     expect({ violations, examples }).toEqual({ violations: Object.fromEntries(Object.keys(violations).map((k) => [k, 0])), examples: {} });
     // The samples exercise every rule: each is reached many times, not vacuously true.

@@ -20,12 +20,22 @@ import { generatePrior, PRIOR_GENERATOR, PRIOR_VERSION, rng } from './prior.js';
 
 /**
  * Sign constraints that make the model monotone whatever the data: the probability may
- * only rise with camera score, weapons and corroboration, and only fall with the
- * false-alarm rate. A coefficient that would take the wrong sign is held at zero
+ * only rise with camera score and level, weapons, threat behaviours and corroboration, and
+ * only fall with the false-alarm rate. A coefficient that would take the wrong sign is held at zero
  * (an active-set fit), so site labels can weaken these effects but never reverse them.
  */
 export const MONOTONE: Partial<Record<(typeof FEATURE_NAMES)[number], 1 | -1>> = {
   camera_score: 1,
+  // The camera's level, and the behaviours that make a threat: a site's labels may weaken
+  // them, never reverse them. Without these, the site simulation's retrained model learnt
+  // following/approaching as negative (they co-occur with nothing but real events there, so
+  // their effect against "no behaviour" was not identified) and lowered 10 of 68 real reports.
+  reported_level: 1,
+  following: 1,
+  approaching: 1,
+  running: 1,
+  fighting: 1,
+  fallen: 1,
   weapon: 1,
   weapon_firearm: 1,
   weapon_blade: 1,
