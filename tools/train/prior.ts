@@ -15,8 +15,8 @@
 //   are solved (bisection, per level) so that each level's real share is LEVEL_TRUE_RATE.
 //
 //   z = a[level] + 2.5·(camera_score − band middle)
-//       + 0.3·weapon + 1.0·firearm + 0.6·blade + 0.3·other
-//       + 0.1·(following + approaching + running + loitering) + 0.5·fighting + 0.3·fallen
+//       + 0.15·weapon + 0.20·firearm + 0.10·blade + 0.05·other     small: the camera already saw it
+//       + 0.05·(following + approaching + running + loitering) + 0.10·fighting + 0.08·fallen
 //       + 0.03·people_log
 //       + 1.2·corroborating_cameras (reliability-weighted)  another camera in the zone agrees
 //       + 0.15·camera_repeats
@@ -54,13 +54,13 @@ const pick = <T>(r: () => number, items: readonly T[], weights: readonly number[
 
 export const PRIOR_COEFFICIENTS = {
   camera_score: 2.5,
-  weapon: 0.3,
-  weapon_firearm: 1.0,
-  weapon_blade: 0.6,
-  weapon_other: 0.3,
-  mild_behaviour: 0.1,
-  fighting: 0.5,
-  fallen: 0.3,
+  weapon: 0.15,
+  weapon_firearm: 0.2,
+  weapon_blade: 0.1,
+  weapon_other: 0.05,
+  mild_behaviour: 0.05,
+  fighting: 0.1,
+  fallen: 0.08,
   people_log: 0.03,
   corroborating_cameras: 1.2,
   camera_repeats: 0.15,
