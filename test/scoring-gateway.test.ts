@@ -2,7 +2,7 @@
 // temp model_dir): escalation by a second camera, demotion by labelled false alarms, the
 // label API, GET /model, fallback on a broken or mismatched model, a slow model, and a
 // hot swap under load with no report lost.
-import { copyFileSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -13,13 +13,14 @@ import { encodeLogisticModel } from '../tools/train/onnx-graph.js';
 import { PRIME_INCIDENTS_SQL } from '../src/store/incidents.js';
 import { PRIME_LABELS_SQL } from '../src/store/labels.js';
 import { RescoreStage } from '../src/scoring/rescorer.js';
-import { train } from '../tools/train/train.js';
+import { train, TrainingRefused } from '../tools/train/train.js';
 import { Store } from '../src/store/store.js';
 import type { ValidReport } from '../src/validate/report.js';
 import { getJson, postJson, seedReport, startGateway, tempDir, type TestGateway } from './helpers.js';
 import { sqlite } from './sqlite.js';
 
 const SHIPPED = new URL('../models/', import.meta.url).pathname;
+const SHIPPED_THRESHOLDS = (JSON.parse(readFileSync(join(SHIPPED, 'rescorer.json'), 'utf8')) as { thresholds: Record<string, number> }).thresholds;
 const CRITICAL_ACTIONS = ['police_dispatch', 'continuous_recording', 'live_location', 'voice_alert', 'safe_route', 'notify_all_contacts'];
 
 let counter = 0;
@@ -74,8 +75,11 @@ describe('re-scoring end to end on a real gateway with the shipped model', () =>
     expect(second).toMatchObject({ threat_level: 'CRITICAL', action_taken: 'EMERGENCY_PROTOCOL', reported_level: 'HIGH', reported_score: 0.7 });
     const { body } = await getJson(`${gw.httpUrl}/incidents/${second.incident_id}`);
     expect(body.threat_level).toBe('CRITICAL');
-    expect(body.model_version).toMatch(/^lr-features-v1-/);
-    expect(body.threat_score).toBeGreaterThanOrEqual(0.8176);
+    expect(body.model_version).toMatch(/^lr-features-v2-/);
+    // threat_score agrees with the final level (issue 18: it was the model's probability); the probability is its own field.
+    expect(body.threat_score).toBeGreaterThanOrEqual(0.8);
+    expect(body.model_level).toBe('CRITICAL');
+    expect(body.model_probability).toBeGreaterThanOrEqual(SHIPPED_THRESHOLDS.CRITICAL!);
     expect(body.actions.map((a: { action_type: string }) => a.action_type)).toEqual(CRITICAL_ACTIONS);
   });
 
@@ -134,7 +138,7 @@ describe('re-scoring end to end on a real gateway with the shipped model', () =>
     const { status, body } = await getJson(`${gw.httpUrl}/model`);
     expect(status).toBe(200);
     expect(body.status).toBe('up');
-    expect(body.active.version).toMatch(/^lr-features-v1-/);
+    expect(body.active.version).toMatch(/^lr-features-v2-/);
     expect(Date.parse(body.active.loaded_at)).toBeGreaterThan(0);
     expect(body.active.manifest.features).toEqual([...FEATURE_NAMES]);
     expect(body.active.manifest.metrics.held_out.auc).toBeGreaterThan(0.8);
@@ -216,7 +220,7 @@ describe('a missing, broken or mismatched model: reported levels, model degraded
     writeFileSync(join(dir, 'rescorer.json'), JSON.stringify(manifest));
     gw = await startGateway({ scoring: { model_dir: dir } });
     const model = (await getJson(`${gw.httpUrl}/model`)).body;
-    expect(model.reason).toMatch(/feature_version is "features-v0" but this gateway computes features-v1/);
+    expect(model.reason).toMatch(/feature_version is "features-v0" but this gateway computes features-v2/);
     expect(model.reason).toMatch(/features must be exactly/);
   });
 
@@ -377,18 +381,105 @@ describe('npm run train on a site database', () => {
       await gw.stop();
     }
     try {
-      const result = train({ seed: 3, priorSamples: 2000, config: gw.config, dbFile: join(dataDir, 'safesphere.db'), outDir, siteWeight: 5 });
+      const result = train({ seed: 3, priorSamples: 2000, config: gw.config, dbFile: join(dataDir, 'safesphere.db'), outDir, priorStrength: 200 });
       expect(result.manifest.training_data.site).toEqual({
         source: 'labels table of the gateway database',
         labelled_incidents: 10,
         confirmed: 6,
         false_alarm: 4,
-        weight: 5,
+        held_out: 2,
+        hours_covered: 1,
       });
+      // The newest 2 labels are held out (time-ordered); 8 labels cover one hour, so the hour effect stays the prior's.
+      expect(result.manifest.model.pinned_to_prior).toEqual(['hour_sin', 'hour_cos']);
+      expect(result.manifest.metrics.site_held_out).toMatchObject({ split: 'time-ordered: the newest labels', model: { samples: 2 }, baseline: { samples: 2 } });
       expect(result.manifest.training_data.prior.samples).toBe(2000);
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
       rmSync(outDir, { recursive: true, force: true });
     }
   });
+});
+
+describe('scoring.mode shadow and the site evaluation', () => {
+  it('shadow: the camera\'s level is final, the model\'s is stored; GET /model/evaluation compares them on the labels', async () => {
+    const gw = await startGateway({ zones: [{ id: 'lobby', cameras: ['s-a', 's-b'], risk: 0.5 }], scoring: { mode: 'shadow' } });
+    try {
+      await post(gw, report('s-a', 'HIGH', 0.7));
+      // Active, this second camera would make it CRITICAL (first test above); in shadow it stays HIGH.
+      const second = await post(gw, report('s-b', 'HIGH', 0.7));
+      expect(second).toMatchObject({ threat_level: 'HIGH', reported_level: 'HIGH', threat_score: 0.7, model_level: 'CRITICAL', action_taken: 'ALERT_POLICE' });
+      expect(second.model_probability).toBeGreaterThan(0);
+      // A noisy camera: 12 false alarms labelled, then a HIGH the model would lower.
+      const ids: string[] = [];
+      for (let i = 0; i < 12; i++) ids.push((await post(gw, report('s-noisy', 'HIGH', 0.65))).incident_id);
+      for (const id of ids) expect((await postJson(`${gw.httpUrl}/incidents/${id}/label`, { label: 'false_alarm', by: 'op' })).status).toBe(201);
+      const lowered = await post(gw, report('s-noisy', 'HIGH', 0.65));
+      expect(lowered).toMatchObject({ threat_level: 'HIGH', model_level: 'MEDIUM' });
+      await postJson(`${gw.httpUrl}/incidents/${lowered.incident_id}/label`, { label: 'false_alarm', by: 'op' });
+      await postJson(`${gw.httpUrl}/incidents/${second.incident_id}/label`, { label: 'confirmed', by: 'op' });
+      const armed = await post(gw, report('s-noisy', 'CRITICAL', 0.9, { weapon_detected: true, weapon_types: ['Glock 19'] }));
+      expect(armed).toMatchObject({ threat_level: 'CRITICAL', model_level: 'CRITICAL' });
+
+      const { status, body } = await getJson(`${gw.httpUrl}/model/evaluation?days=1`);
+      expect(status).toBe(200);
+      expect(body).toMatchObject({
+        mode: 'shadow',
+        reports: 16,
+        labelled: { total: 14, confirmed: 1, false_alarm: 13 },
+        // 13 false HIGH+ by the camera; the model would have lowered the one reported after the labels.
+        false_police_calls: { camera: { count: 13 }, model: { count: 12 }, by_camera: { 's-noisy': { camera: 13, model: 12 } } },
+        confirmed_lowered: { count: 0, of: 1 },
+        firearm_lowered: { count: 0, of: 1 },
+      });
+      expect(body.confirmed_lowered.upper_95).toBeCloseTo(0.975, 3);
+      expect(body.calibration.ece).toBeGreaterThan(0);
+      expect((await getJson(`${gw.httpUrl}/model`)).body.mode).toBe('shadow');
+    } finally {
+      await gw.stop();
+    }
+  });
+});
+
+describe('npm run train refuses a worse model', () => {
+  it('refuses, says why and writes nothing when the candidate does worse on the site\'s newest labels than the current model', async () => {
+    const dataDir = tempDir();
+    const outDir = tempDir('safesphere-train-');
+    const gw = await startGateway({}, { dataDir });
+    try {
+      // 60 labels from one camera: its LOW reports are real, its HIGH ones false (the camera's level misleads).
+      for (let i = 0; i < 60; i++) {
+        const high = i % 2 === 0;
+        const r = await post(gw, report('t-cam', high ? 'HIGH' : 'LOW', high ? 0.7 : 0.2));
+        await postJson(`${gw.httpUrl}/incidents/${r.incident_id}/label`, { label: high ? 'false_alarm' : 'confirmed', by: 'op' });
+      }
+    } finally {
+      await gw.stop();
+    }
+    try {
+      const dbFile = join(dataDir, 'safesphere.db');
+      // The current model: trained with these labels weighing a lot (a weak prior). 40 % held out: 24 labels,
+      // above the 20 the comparison needs.
+      const good = train({ seed: 5, priorSamples: 2000, config: gw.config, dbFile, outDir, priorStrength: 20, heldOutFraction: 0.4 });
+      // The candidate: the same labels against a prior 10,000 times stronger, so it keeps the prior's
+      // "HIGH is likelier real than LOW" and does worse on this site's held-out labels.
+      let refused: unknown = null;
+      try {
+        train({ seed: 5, priorSamples: 2000, config: gw.config, dbFile, outDir, priorStrength: 200_000, heldOutFraction: 0.4 });
+      } catch (err) {
+        refused = err;
+      }
+      expect(refused).toBeInstanceOf(TrainingRefused);
+      expect((refused as Error).message).toMatch(/does worse than the current one \(lr-features-v2-[0-9a-f]{12}\) on this site's 24 most recent labels .*log loss [\d.]+ against [\d.]+.*Nothing was written/);
+      const kept = JSON.parse(readFileSync(join(outDir, 'rescorer.json'), 'utf8')) as { version: string };
+      expect(kept.version).toBe(good.manifest.version);
+      expect(existsSync(join(outDir, 'rescorer.json.tmp'))).toBe(false);
+      // --force writes it and says so in the manifest.
+      const forced = train({ seed: 5, priorSamples: 2000, config: gw.config, dbFile, outDir, priorStrength: 200_000, heldOutFraction: 0.4, force: true });
+      expect(forced.manifest.metrics.forced_over).toMatch(/does worse/);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+      rmSync(outDir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

@@ -223,12 +223,14 @@ describe('parity: onnxruntime vs the TypeScript reference forward pass of the sa
 
 describe('features', () => {
   it('reads weapon families, behaviours from summary and telemetry, and the cyclic hour', () => {
-    expect(['gun', 'Pistol', 'assault_rifle', 'knife', 'box cutter', 'bat'].map(weaponFamily)).toEqual([
+    // 'bat' was 'other' before the vocabulary (issue 18): blunt objects are now their own family.
+    expect(['gun', 'Pistol', 'assault_rifle', 'knife', 'box cutter', 'bat', 'umbrella'].map((t) => weaponFamily(t))).toEqual([
       'firearm',
       'firearm',
       'firearm',
       'blade',
       'blade',
+      'blunt',
       'other',
     ]);
     expect([...behaviourFlags('Following + approaching rapidly', null)].sort()).toEqual(['approaching', 'following']);

@@ -450,6 +450,17 @@ export const ConfigSchema = Type.Object(
           description: 'Directory holding rescorer.onnx and rescorer.json; watched, and a new pair is loaded without a restart.',
         }),
         watch: Type.Boolean({ default: true, description: 'Watch model_dir and hot-swap a new valid model pair.' }),
+        mode: Type.Union([Type.Literal('shadow'), Type.Literal('active')], {
+          default: 'active',
+          description:
+            'active: the model\'s level (within the floor) is final. shadow: the camera\'s level is final and the model\'s is only ' +
+            'stored (model_level, model_probability) for npm run evaluate and GET /model/evaluation; a new site starts here.',
+        }),
+        firearm_terms: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), {
+          maxItems: 200,
+          default: [],
+          description: 'Extra names of firearms (a local model\'s class names, a brand) added to the built-in vocabulary of the firearm floor.',
+        }),
         intra_op_threads: Type.Integer({
           minimum: 1,
           maximum: 16,

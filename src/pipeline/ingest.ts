@@ -152,6 +152,8 @@ export class IngestPipeline {
       reportedLevel: report.threat_level,
       reportedScore: report.threat_score,
       modelVersion: score.modelVersion,
+      modelProbability: score.modelProbability ?? null,
+      modelLevel: score.modelLevel ?? null,
       peopleCount: report.people_count ?? null,
       weaponDetected,
       weaponTypes: report.weapon_types ?? [],

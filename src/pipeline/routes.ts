@@ -20,6 +20,8 @@ export function reportResponse(outcome: IngestOutcome) {
     threat_score: incident.threat_score,
     reported_level: incident.reported_level,
     reported_score: incident.reported_score,
+    model_level: incident.model_level,
+    model_probability: incident.model_probability,
     seq: incident.seq,
     duplicate,
     actions: actions.map((a) => ({ id: a.id, action_type: a.action_type, description: a.description, status: a.status })),

@@ -4,7 +4,7 @@
 // (primed from the labels table's index, updated by every label written).
 import type { GatewayConfig, ThreatLevel } from '../config/schema.js';
 import type { Store } from '../store/store.js';
-import { REPEAT_CAP, type FeatureContext } from './features.js';
+import { corroborationWeight, REPEAT_CAP, type FeatureContext } from './features.js';
 
 export interface Zone {
   id: string;
@@ -124,8 +124,11 @@ export class ContextWindow {
     if (cameraId) {
       if (zone) {
         const cutoff = now - this.options.corroborationWindowMs;
+        // Each agreeing camera counts by its own label record: a noisy one adds nothing.
         for (const other of zone.cameras) {
-          if (other !== cameraId && (this.lastAlert.get(other) ?? -Infinity) >= cutoff) corroborating++;
+          if (other === cameraId || (this.lastAlert.get(other) ?? -Infinity) < cutoff) continue;
+          const c = this.labelCounts(other, now);
+          corroborating += corroborationWeight(c.falseAlarms, c.labels);
         }
       }
       const recent = this.cameras.get(cameraId);

@@ -7,8 +7,9 @@
 // on and the scorer refuses a model whose version or names differ.
 import type { ThreatLevel } from '../config/schema.js';
 import { levelIndex } from '../levels.js';
+import { BUILTIN_VOCABULARY, weaponFacts, type WeaponVocabulary } from './vocabulary.js';
 
-export const FEATURE_VERSION = 'features-v1';
+export const FEATURE_VERSION = 'features-v2';
 
 /**
  * The vector layout, in order. Every value is raw (not normalised): the model graph
@@ -18,9 +19,9 @@ export const FEATURES = [
   ['camera_score', "the camera's threat_score, 0..1"],
   ['reported_level', "the camera's threat_level as 0 (LOW) .. 3 (CRITICAL)"],
   ['weapon', '1 if weapon_detected or any weapon_types entry'],
-  ['weapon_firearm', '1 if a weapon_types entry is a firearm (gun, pistol, rifle, …)'],
+  ['weapon_firearm', '1 if a weapon_types entry names a firearm (vocabulary.ts: plurals, brands, models, site terms)'],
   ['weapon_blade', '1 if a weapon_types entry is a blade (knife, machete, …)'],
-  ['weapon_other', '1 if a weapon_types entry is neither'],
+  ['weapon_other', '1 if a weapon_types entry is neither (blunt or unrecognised)'],
   ['people_log', 'ln(1 + people_count), people_count capped at 100; 0 when absent'],
   ['following', 'behaviour flag from behavior_summary / full_telemetry'],
   ['approaching', 'behaviour flag'],
@@ -28,7 +29,7 @@ export const FEATURES = [
   ['fighting', 'behaviour flag (fighting, assault, attack, punching)'],
   ['loitering', 'behaviour flag'],
   ['fallen', 'behaviour flag (fallen, fell, collapsed, lying on the ground)'],
-  ['corroborating_cameras', 'distinct OTHER cameras in the same zone that reported MEDIUM or above within scoring.corroboration_window_s, capped at 3'],
+  ['corroborating_cameras', 'OTHER cameras in the same zone that reported MEDIUM or above within scoring.corroboration_window_s, each counted by its reliability weight (corroborationWeight), summed, capped at 3'],
   ['camera_repeats', 'earlier reports from the same camera within scoring.repeat_window_s, capped at 10, divided by 10'],
   ['false_alarm_rate', "the camera's smoothed false-alarm rate over scoring.false_alarm_window_days: (false_alarms + 1) / (labels + 10), so 0.1 with no labels"],
   ['hour_sin', 'sin(2π·h/24), h = hour of day (with minutes) in the report timestamp as the camera wrote it'],
@@ -60,7 +61,7 @@ export interface FeatureReport {
 
 /** What the gateway knows around the report, from its window and label aggregates. */
 export interface FeatureContext {
-  /** Distinct other cameras in the zone reporting MEDIUM+ within the window. */
+  /** Other cameras in the zone reporting MEDIUM+ within the window, each weighted by corroborationWeight. */
   corroboratingCameras: number;
   /** Earlier reports from this camera within the repeat window. */
   cameraRepeats: number;
@@ -71,17 +72,7 @@ export interface FeatureContext {
 }
 
 
-export type WeaponFamily = 'firearm' | 'blade' | 'other';
-
-const FIREARM = /\b(gun|guns|handgun|pistol|revolver|rifle|shotgun|firearm|carbine|smg|submachine|assault[ _-]?rifle|ak-?47|ar-?15)\b/i;
-const BLADE = /\b(knife|knives|blade|machete|sword|dagger|scissors|box[ _-]?cutter|razor|axe|hatchet|cleaver)\b/i;
-
-export function weaponFamily(type: string): WeaponFamily {
-  const t = type.replace(/_/g, ' ');
-  if (FIREARM.test(t)) return 'firearm';
-  if (BLADE.test(t)) return 'blade';
-  return 'other';
-}
+export { weaponFamily, weaponFacts, WeaponVocabulary, BUILTIN_VOCABULARY, type WeaponFamily, type WeaponFacts } from './vocabulary.js';
 
 export const BEHAVIOURS = ['following', 'approaching', 'running', 'fighting', 'loitering', 'fallen'] as const;
 export type Behaviour = (typeof BEHAVIOURS)[number];
@@ -145,20 +136,15 @@ export function smoothedFalseAlarmRate(falseAlarms: number, labels: number): num
   return (falseAlarms + FALSE_ALARM_PRIOR.falseAlarms) / (labels + FALSE_ALARM_PRIOR.labels);
 }
 
-export interface ReportFacts {
-  firearm: boolean;
-  blade: boolean;
-  other: boolean;
-  weapon: boolean;
-}
-
-export function weaponFacts(report: Pick<FeatureReport, 'weapon_detected' | 'weapon_types'>): ReportFacts {
-  const facts = { firearm: false, blade: false, other: false, weapon: report.weapon_detected === true };
-  for (const type of report.weapon_types ?? []) {
-    facts[weaponFamily(type)] = true;
-    facts.weapon = true;
-  }
-  return facts;
+/**
+ * How much a corroborating camera counts: 1 for a camera at the unlabelled prior (false-alarm
+ * rate 0.1) or better, falling linearly to 0 at a rate of 0.5, and 0 beyond. A camera whose
+ * labels are mostly false alarms agrees with its neighbours by chance, so it adds nothing.
+ */
+export function corroborationWeight(falseAlarms: number, labels: number): number {
+  const q = smoothedFalseAlarmRate(falseAlarms, labels);
+  const prior = FALSE_ALARM_PRIOR.falseAlarms / FALSE_ALARM_PRIOR.labels;
+  return Math.min(1, Math.max(0, (0.5 - q) / (0.5 - prior)));
 }
 
 /**
@@ -170,8 +156,9 @@ export function extractFeatures(
   context: FeatureContext,
   out: Float32Array = new Float32Array(FEATURE_COUNT),
   offset = 0,
+  vocabulary: WeaponVocabulary = BUILTIN_VOCABULARY,
 ): Float32Array {
-  const weapons = weaponFacts(report);
+  const weapons = weaponFacts(report, vocabulary);
   const behaviours = behaviourFlags(report.behavior_summary, report.full_telemetry);
   const hour = hourOfDay(report.timestamp);
   const people = Math.min(Math.max(report.people_count ?? 0, 0), 100);

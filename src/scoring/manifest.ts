@@ -18,6 +18,8 @@ export interface ModelManifest {
     monotone: Record<string, 1 | -1>;
     /** Constrained coefficients the data would have reversed, held at zero instead. */
     held_at_zero: string[];
+    /** Coefficients kept at the prior-only fit's values (the hour, until site labels cover the clock). */
+    pinned_to_prior: string[];
   };
   feature_version: string;
   features: string[];
@@ -28,14 +30,37 @@ export interface ModelManifest {
   thresholds: { MEDIUM: number; HIGH: number; CRITICAL: number };
   training_data: {
     seed: number;
-    prior: { generator: string; version: string; samples: number; note: string };
-    site: { source: string | null; labelled_incidents: number; confirmed: number; false_alarm: number; weight: number };
+    prior: { generator: string; version: string; samples: number; strength: number; note: string };
+    site: { source: string | null; labelled_incidents: number; confirmed: number; false_alarm: number; held_out: number; hours_covered: number };
     held_out_fraction: number;
   };
-  metrics: { held_out: { samples: number; positives: number; auc: number; brier: number; log_loss: number } };
+  metrics: {
+    /** The prior's held-out rows: shows the fit, not field performance (the prior is synthetic). */
+    held_out: HeldOut;
+    /** The same rows, a camera-only model (camera_score and reported_level). */
+    baseline_held_out: HeldOut;
+    /** The site's newest labels, held out: the metric that matters. */
+    site_held_out: {
+      split: string;
+      model: HeldOut;
+      baseline: HeldOut;
+      current: (HeldOut & { version: string }) | null;
+      by_camera: Record<string, { samples: number; positives: number; model_log_loss: number; baseline_log_loss: number }>;
+    } | null;
+    not_compared?: string;
+    forced_over?: string;
+  };
   onnx_sha256: string;
   /** One feature vector and the probability the ONNX graph must give for it (±1e-5). */
   check: { features: number[]; probability: number };
+}
+
+interface HeldOut {
+  samples: number;
+  positives: number;
+  auc: number;
+  brier: number;
+  log_loss: number;
 }
 
 export class ManifestError extends Error {

@@ -13,8 +13,9 @@ import type { LabelRepository } from '../store/labels.js';
 import type { Store } from '../store/store.js';
 import type { ValidReport } from '../validate/report.js';
 import { ContextWindow } from './context.js';
-import { decide } from './decision.js';
-import { extractFeatures, FEATURE_COUNT, weaponFacts } from './features.js';
+import { evaluate, type EvaluationReport } from './evaluation.js';
+import { decide, levelScore } from './decision.js';
+import { extractFeatures, FEATURE_COUNT, weaponFacts, WeaponVocabulary } from './features.js';
 import { InferenceBusy, InferenceTimeout, InferenceWorker, type TensorInfo } from './inference.js';
 import { validateManifest, type ModelManifest } from './manifest.js';
 import { reportedScore, type Score, type Scorer } from './scorer.js';
@@ -53,6 +54,7 @@ export interface RescoreStats {
 
 export class RescoreStage implements Scorer {
   readonly context: ContextWindow;
+  readonly vocabulary: WeaponVocabulary;
   private readonly worker: InferenceWorker;
   private active: ActiveModel | null = null;
   private nextModelId = 1;
@@ -92,6 +94,7 @@ export class RescoreStage implements Scorer {
       defaultZoneRisk: s.default_zone_risk,
     });
     this.worker = new InferenceWorker({ intraOpThreads: s.intra_op_threads });
+    this.vocabulary = new WeaponVocabulary(s.firearm_terms);
   }
 
   async start(): Promise<void> {
@@ -131,8 +134,8 @@ export class RescoreStage implements Scorer {
     for (let i = 0; i < n; i++) {
       const r = reports[i]!;
       const ctx = this.context.contextFor(r.cameraId, r.receivedAt);
-      extractFeatures(r.report as Parameters<typeof extractFeatures>[0], ctx, data, i * F);
-      facts.push({ firearm: weaponFacts(r.report).firearm, falseAlarms: ctx.falseAlarms });
+      extractFeatures(r.report as Parameters<typeof extractFeatures>[0], ctx, data, i * F, this.vocabulary);
+      facts.push({ firearm: weaponFacts(r.report, this.vocabulary).floorFirearm, falseAlarms: ctx.falseAlarms });
       this.context.add(r.report.incident_id, r.cameraId, r.report.threat_level, r.receivedAt);
     }
     this.stats.batches++;
@@ -161,6 +164,7 @@ export class RescoreStage implements Scorer {
     }
     const { thresholds } = model.manifest;
     const floor = this.config.scoring.floor;
+    const shadow = this.config.scoring.mode === 'shadow';
     this.stats.rescored += n;
     return reports.map((r, i) => {
       const p = probabilities[i]!;
@@ -170,7 +174,11 @@ export class RescoreStage implements Scorer {
         floor,
       );
       this.countChange(r.report.threat_level, d.level, d.heldBy !== null);
-      return { level: d.level, score: Math.round(p * 1e6) / 1e6, modelVersion: model.manifest.version };
+      const probability = Math.round(p * 1e6) / 1e6;
+      const version = model.manifest.version;
+      // Shadow: the camera's level and score are final; the model's answer is only stored.
+      if (shadow) return { ...reportedScore(r), modelVersion: version, modelProbability: probability, modelLevel: d.level };
+      return { level: d.level, score: levelScore(d.level, r.report.threat_score), modelVersion: version, modelProbability: probability, modelLevel: d.level };
     });
   }
 
@@ -319,6 +327,12 @@ export class RescoreStage implements Scorer {
 
   // ---------------------------------------------------------------- visibility
 
+  /** The site evaluation over the last `days` days (GET /model/evaluation). */
+  evaluation(days: number, now = Date.now()): EvaluationReport & { mode: string; model: string | null } {
+    const rows = this.store.evaluation.since(new Date(now - days * 86_400_000).toISOString());
+    return { mode: this.config.scoring.mode, model: this.active?.manifest.version ?? null, ...evaluate(rows, this.vocabulary) };
+  }
+
   get activeManifest(): ModelManifest | null {
     return this.active?.manifest ?? null;
   }
@@ -347,6 +361,7 @@ export class RescoreStage implements Scorer {
         ? { version: this.active.manifest.version, loaded_at: this.active.loadedAt, onnx_sha256: this.active.sha256, manifest: this.active.manifest }
         : null,
       last_refused: this.lastLoadError,
+      mode: this.config.scoring.mode,
       intra_op_threads: this.config.scoring.intra_op_threads,
       timeout_ms: this.config.scoring.timeout_ms,
       floor: this.config.scoring.floor,

@@ -6,8 +6,12 @@ import type { ValidReport } from '../validate/report.js';
 export interface Score {
   level: ThreatLevel;
   score: number;
-  /** Null when the camera's own values were kept. */
+  /** Null when no model ran. */
   modelVersion: string | null;
+  /** The model's probability; null when no model ran. */
+  modelProbability?: number | null;
+  /** The level the model decided, floor applied (in shadow mode not the final level). */
+  modelLevel?: ThreatLevel | null;
 }
 
 export interface Scorer {

@@ -21,7 +21,7 @@ import type {
 type Row = Record<string, unknown>;
 
 const INCIDENT_COLUMNS = `id, incident_id, seq, timestamp, threat_level, threat_score, reported_level, reported_score,
-  model_version, people_count, weapon_detected, weapon_types, behavior_summary, is_critical, full_telemetry,
+  model_version, model_probability, model_level, people_count, weapon_detected, weapon_types, behavior_summary, is_critical, full_telemetry,
   extra_fields, camera_id, source, source_key, source_ref, content_hash, status, action_taken, response_time_ms, created_at, updated_at`;
 
 const SUMMARY_COLUMNS = `incident_id, seq, timestamp, threat_level, threat_score, reported_level, camera_id,
@@ -49,6 +49,8 @@ function toIncident(row: Row): StoredIncident {
     reported_level: row.reported_level as ThreatLevel,
     reported_score: row.reported_score as number,
     model_version: (row.model_version as string | null) ?? null,
+    model_probability: (row.model_probability as number | null) ?? null,
+    model_level: (row.model_level as ThreatLevel | null) ?? null,
     people_count: (row.people_count as number | null) ?? null,
     weapon_detected: row.weapon_detected === 1,
     weapon_types: row.weapon_types as string,
@@ -80,11 +82,11 @@ function prepare(db: Db) {
     byId: db.prepare<[string], Row>(`SELECT ${INCIDENT_COLUMNS} FROM incidents WHERE incident_id = ?`),
     exists: db.prepare<[string], { x: number }>('SELECT 1 AS x FROM incidents WHERE incident_id = ?'),
     insert: db.prepare<[Row]>(`INSERT INTO incidents (incident_id, seq, timestamp, threat_level, threat_score, reported_level,
-        reported_score, model_version, people_count, weapon_detected, weapon_types, behavior_summary, is_critical,
+        reported_score, model_version, model_probability, model_level, people_count, weapon_detected, weapon_types, behavior_summary, is_critical,
         full_telemetry, extra_fields, camera_id, source, source_key, source_ref, content_hash, action_taken, received_at_ms,
         created_at, updated_at)
       VALUES (@incident_id, @seq, @timestamp, @threat_level, @threat_score, @reported_level, @reported_score,
-        @model_version, @people_count, @weapon_detected, @weapon_types, @behavior_summary, @is_critical,
+        @model_version, @model_probability, @model_level, @people_count, @weapon_detected, @weapon_types, @behavior_summary, @is_critical,
         @full_telemetry, @extra_fields, @camera_id, @source, @source_key, @source_ref, @content_hash, @action_taken, @received_at_ms,
         @created_at, @created_at)`),
     counts: db.prepare<[], { camera_id: string; threat_level: ThreatLevel; total: number; weapons: number; critical: number }>(
@@ -177,6 +179,8 @@ export class IncidentRepository extends Repository<ReturnType<typeof prepare>> {
       reported_level: d.reportedLevel,
       reported_score: d.reportedScore,
       model_version: d.modelVersion,
+      model_probability: d.modelProbability ?? null,
+      model_level: d.modelLevel ?? null,
       people_count: d.peopleCount,
       weapon_detected: d.weaponDetected ? 1 : 0,
       weapon_types: JSON.stringify(d.weaponTypes),
@@ -206,6 +210,8 @@ export class IncidentRepository extends Repository<ReturnType<typeof prepare>> {
       reported_level: d.reportedLevel,
       reported_score: d.reportedScore,
       model_version: d.modelVersion,
+      model_probability: d.modelProbability ?? null,
+      model_level: d.modelLevel ?? null,
       people_count: d.peopleCount,
       weapon_detected: d.weaponDetected,
       weapon_types: JSON.stringify(d.weaponTypes),

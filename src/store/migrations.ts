@@ -764,4 +764,15 @@ export const MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    // The re-scorer's own answer, beside the final level (issue 18): its probability, and the
+    // level it decided (floor applied). In scoring.mode shadow the final level stays the
+    // camera's, and these two are what npm run evaluate compares against the labels.
+    version: 13,
+    name: 'model probability and model level of each re-scored incident',
+    sql: `
+      ALTER TABLE incidents ADD COLUMN model_probability REAL;
+      ALTER TABLE incidents ADD COLUMN model_level TEXT;
+    `,
+  },
 ];

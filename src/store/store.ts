@@ -14,6 +14,7 @@ import { DataDirError, prepareDataDir } from './data-dir.js';
 import { checkDatabaseFile } from './integrity.js';
 import { DataDirLock } from './lock.js';
 import { LabelRepository } from './labels.js';
+import { EvaluationRepository } from './evaluation.js';
 import { MIGRATIONS, type Migration } from './migrations.js';
 import { NotifyRepository } from './notify.js';
 import { ArcRepository } from './arc.js';
@@ -137,6 +138,8 @@ export class Store {
   readonly arming = new ArmingRepository(this.outbox);
   /** DC-09 sequence numbers of the monitoring station (src/arc/). */
   readonly arc = new ArcRepository();
+  /** The re-scorer's site evaluation (read only). */
+  readonly evaluation = new EvaluationRepository();
 
   private readonly repositories: readonly Repository<unknown>[] = [
     this.syncState,
@@ -152,6 +155,7 @@ export class Store {
     this.highWater,
     this.arming,
     this.arc,
+    this.evaluation,
   ];
 
   constructor(

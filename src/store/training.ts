@@ -31,8 +31,8 @@ function prepare(db: Database.Database) {
        WHERE l.id = (SELECT max(id) FROM labels l2 WHERE l2.incident_id = l.incident_id)
        ORDER BY i.received_at_ms, i.id`,
     ),
-    recent: db.prepare<[string, string], { camera_id: string | null; reported_level: string }>(
-      'SELECT camera_id, reported_level FROM incidents WHERE created_at >= ? AND created_at < ?',
+    recent: db.prepare<[string, string], { camera_id: string | null; reported_level: string; received_at_ms: number }>(
+      'SELECT camera_id, reported_level, received_at_ms FROM incidents WHERE created_at >= ? AND created_at < ?',
     ),
     repeats: db.prepare<[string, string, string], { n: number }>(
       'SELECT count(*) AS n FROM incidents WHERE camera_id = ? AND created_at >= ? AND created_at < ?',
@@ -68,8 +68,8 @@ export class TrainingSource {
     return this.st.labelled.all();
   }
 
-  /** Reports received in [from, to). */
-  reportsBetween(fromIso: string, toIso: string): { camera_id: string | null; reported_level: string }[] {
+  /** Reports committed in [from, to) (created_at, indexed), with their arrival time. */
+  reportsBetween(fromIso: string, toIso: string): { camera_id: string | null; reported_level: string; received_at_ms: number }[] {
     return this.st.recent.all(fromIso, toIso);
   }
 

@@ -38,6 +38,10 @@ export interface StoredIncident {
   reported_level: ThreatLevel;
   reported_score: number;
   model_version: string | null;
+  /** The re-scorer's probability (null: not re-scored). */
+  model_probability: number | null;
+  /** The level the re-scorer decided, floor applied (in shadow mode: not acted on). */
+  model_level: ThreatLevel | null;
   people_count: number | null;
   weapon_detected: boolean;
   /** A JSON array in a string, exactly as the seed API returns it. */
@@ -115,6 +119,8 @@ export interface IncidentDraft {
   reportedLevel: ThreatLevel;
   reportedScore: number;
   modelVersion: string | null;
+  modelProbability?: number | null;
+  modelLevel?: ThreatLevel | null;
   peopleCount: number | null;
   weaponDetected: boolean;
   weaponTypes: string[];

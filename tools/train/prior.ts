@@ -1,32 +1,34 @@
 // THE PRIOR. A seeded generator of SYNTHETIC labelled reports. It is not field data: no
-// camera, site or operator produced these rows. It encodes what the gateway's designers
-// assume about threat reports, so that a fresh install has a sensible model before its
+// camera, site or operator produced these rows. It gives a fresh install a model before its
 // operators have labelled anything; each site then retrains on its own labels
-// (`npm run train`), which are merged with (and, given enough of them, outweigh) this prior.
+// (`npm run train`), weighed against this prior by a pseudo-count (train.ts PRIOR_STRENGTH).
 //
-// The assumptions, as the label model's logit (y = 1: an operator would confirm the threat):
+// What is anchored on published figures, and what is assumed (models/README.md cites both):
 //
-//   z = -3.0 + 1.0·level + 2.5·camera_score                 the camera's own judgement dominates
-//       + 0.15·weapon + 0.20·firearm + 0.10·blade + 0.05·other   small: the camera already saw it
+// * ANCHORED: the share of real threats among alarm-level reports. Problem-Oriented Policing
+//   Guide No. 5 (Sampson, "False Burglar Alarms", 2nd ed., 2011) puts 94–98 % of alarm calls
+//   as false (Seattle 97.5 %, Chicago 98 %). The prior's reports rated HIGH or CRITICAL by the
+//   camera are therefore ≈ 6 % real (LEVEL_TRUE_RATE: 3 % of HIGH, 10 % of CRITICAL), i.e.
+//   94 % false, the generous end of that range; all reports together are ≈ 2.5 % real.
+// * ASSUMED (design, not measured): the rates of LOW and MEDIUM, the feature distributions, and
+//   the direction and size of every other effect in the logit below. The level intercepts
+//   are solved (bisection, per level) so that each level's real share is LEVEL_TRUE_RATE.
+//
+//   z = a[level] + 2.5·(camera_score − band middle)
+//       + 0.15·weapon + 0.20·firearm + 0.10·blade + 0.05·other     small: the camera already saw it
 //       + 0.05·(following + approaching + running + loitering) + 0.10·fighting + 0.08·fallen
 //       + 0.03·people_log
-//       + 1.20·corroborating_cameras                         another camera in the zone agrees
-//       + 0.15·camera_repeats                                the same camera keeps seeing it
-//       - 4.00·(false_alarm_rate - 0.1)                      the camera's label history
-//       + 0.15·cos(2π(h - 1)/24)                             nights are a little riskier
-//       + 0.80·(zone_risk - 0.5)
+//       + 1.2·corroborating_cameras (reliability-weighted)  another camera in the zone agrees
+//       + 0.15·camera_repeats
+//       − 4.0·(false_alarm_rate − 0.1)                        the camera's label history
+//       + 0.15·cos(2π(h − 1)/24) + 0.8·(zone_risk − 0.5)
 //
-// With these numbers a report with neutral context keeps the camera's level under the
-// shipped thresholds (logits -1.5, 0, 1.5 → 0.182, 0.5, 0.818), a second camera agreeing
-// raises it one level, and a camera whose labels are mostly false alarms drops one. The
-// shape is monotone by construction: increasing in camera score, weapons and
-// corroboration, decreasing in the false-alarm rate. The model is a logistic regression
-// on exactly these features, so it can represent this prior and the property tests check
-// that the trained weights kept those directions.
+// Monotone by construction: increasing in camera score, weapons and corroboration,
+// decreasing in the false-alarm rate; the trainer keeps those signs (MONOTONE).
 import { LEVELS, type ThreatLevel } from '../../src/config/schema.js';
 import { extractFeatures, FEATURE_COUNT, type FeatureContext, type FeatureReport } from '../../src/scoring/features.js';
 
-export const PRIOR_VERSION = 'prior-v1';
+export const PRIOR_VERSION = 'prior-v2';
 export const PRIOR_GENERATOR = 'tools/train/prior.ts';
 
 /** mulberry32: a small, fast, seedable PRNG with a full 2^32 period. Deterministic everywhere. */
@@ -51,8 +53,6 @@ const pick = <T>(r: () => number, items: readonly T[], weights: readonly number[
 };
 
 export const PRIOR_COEFFICIENTS = {
-  intercept: -3.0,
-  level: 1.0,
   camera_score: 2.5,
   weapon: 0.15,
   weapon_firearm: 0.2,
@@ -68,6 +68,10 @@ export const PRIOR_COEFFICIENTS = {
   night: 0.15,
   zone_risk: 0.8,
 } as const;
+
+/** The real share of each camera level in the prior: HIGH+ ≈ 94 % false (POP Guide No. 5). */
+export const LEVEL_TRUE_RATE = [0.002, 0.01, 0.03, 0.1] as const;
+const LEVEL_SHARE = [0.35, 0.3, 0.2, 0.15] as const;
 
 const SCORE_BANDS: Record<ThreatLevel, [number, number]> = {
   LOW: [0.02, 0.4],
@@ -92,17 +96,18 @@ export interface PriorSample {
 }
 
 /** The prior's own logit for a feature vector (the truth the synthetic labels are drawn from). */
-export function priorLogit(x: Float32Array | number[], offset = 0): number {
+export function priorLogit(x: Float32Array | number[], offset = 0, intercepts: readonly number[] = [0, 0, 0, 0]): number {
   const c = PRIOR_COEFFICIENTS;
   const f = (i: number) => x[offset + i]!;
   const hourSin = f(16);
   const hourCos = f(17);
   // cos(2π(h-1)/24) = cos(2πh/24)cos(2π/24) + sin(2πh/24)sin(2π/24)
   const night = hourCos * Math.cos(Math.PI / 12) + hourSin * Math.sin(Math.PI / 12);
+  const k = Math.round(f(1));
+  const [lo, hi] = SCORE_BANDS[LEVELS[k]!];
   return (
-    c.intercept +
-    c.camera_score * f(0) +
-    c.level * f(1) +
+    intercepts[k]! +
+    c.camera_score * (f(0) - (lo + hi) / 2) +
     c.weapon * f(2) +
     c.weapon_firearm * f(3) +
     c.weapon_blade * f(4) +
@@ -122,10 +127,10 @@ export function priorLogit(x: Float32Array | number[], offset = 0): number {
 /** `count` synthetic samples from `seed`. Same seed, same samples, bit for bit. */
 export function generatePrior(count: number, seed: number): PriorSample[] {
   const r = rng(seed);
-  const out: PriorSample[] = [];
+  const drafts: { report: FeatureReport; context: FeatureContext; k: number; z: number }[] = [];
   const x = new Float32Array(FEATURE_COUNT);
   for (let n = 0; n < count; n++) {
-    const k = pick(r, [0, 1, 2, 3], [0.35, 0.3, 0.2, 0.15]);
+    const k = pick(r, [0, 1, 2, 3], LEVEL_SHARE);
     const level = LEVELS[k]!;
     const [lo, hi] = SCORE_BANDS[level];
     // One report in ten comes from a camera whose score disagrees with its level.
@@ -134,7 +139,7 @@ export function generatePrior(count: number, seed: number): PriorSample[] {
     let weaponDetected = false;
     if (r() < WEAPON_P[k]!) {
       weaponDetected = true;
-      if (r() < 0.9) weaponTypes.push(pick(r, ['gun', 'pistol', 'rifle', 'knife', 'machete', 'bat', 'bottle'], [0.3, 0.1, 0.05, 0.3, 0.1, 0.1, 0.05]));
+      if (r() < 0.9) weaponTypes.push(pick(r, ['gun', 'pistols', 'rifle', 'glock', 'knife', 'machete', 'bat', 'bottle'], [0.25, 0.05, 0.05, 0.05, 0.3, 0.1, 0.15, 0.05]));
     }
     const behaviours = Object.entries(BEHAVIOUR_P)
       .filter(([, p]) => r() < p[k]!)
@@ -142,7 +147,10 @@ export function generatePrior(count: number, seed: number): PriorSample[] {
     const people = Math.min(20, Math.floor(Math.exp(r() * 2.2)) - (r() < 0.2 ? 1 : 0));
     const hour = Math.floor(r() * 24);
     const minute = Math.floor(r() * 60);
-    const corroborating = pick(r, [0, 1, 2, 3], [0.7, 0.18, 0.08, 0.04]);
+    // Agreeing cameras, each counted by its reliability (most are reliable, some are noisy).
+    const agreeing = pick(r, [0, 1, 2, 3], [0.7, 0.18, 0.08, 0.04]);
+    let corroborating = 0;
+    for (let i = 0; i < agreeing; i++) corroborating += r() < 0.8 ? 1 : Math.round(r() * 100) / 100;
     const repeats = pick(r, [0, 1, 2, 3, 5, 8, 10], [0.5, 0.2, 0.1, 0.08, 0.06, 0.03, 0.03]);
     // Cameras: most are reliable, some are noisy; label counts vary from none to 40.
     const labels = Math.floor(r() * 41);
@@ -162,8 +170,25 @@ export function generatePrior(count: number, seed: number): PriorSample[] {
     };
     const context: FeatureContext = { corroboratingCameras: corroborating, cameraRepeats: repeats, falseAlarms, labels, zoneRisk };
     extractFeatures(report, context, x);
-    const p = 1 / (1 + Math.exp(-priorLogit(x)));
-    out.push({ report, context, label: r() < p ? 1 : 0 });
+    drafts.push({ report, context, k, z: priorLogit(x) });
   }
-  return out;
+  const intercepts = LEVEL_TRUE_RATE.map((rate, k) => solveIntercept(drafts.filter((d) => d.k === k).map((d) => d.z), rate));
+  return drafts.map((d) => ({ report: d.report, context: d.context, label: r() < sigmoid(d.z + intercepts[d.k]!) ? 1 : 0 }));
+}
+
+const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
+
+/** The intercept a at which the mean of sigmoid(z + a) over `zs` is `rate` (bisection). */
+export function solveIntercept(zs: readonly number[], rate: number): number {
+  if (zs.length === 0) return 0;
+  let lo = -20;
+  let hi = 20;
+  for (let i = 0; i < 60; i++) {
+    const mid = (lo + hi) / 2;
+    let m = 0;
+    for (const z of zs) m += sigmoid(z + mid);
+    if (m / zs.length < rate) lo = mid;
+    else hi = mid;
+  }
+  return (lo + hi) / 2;
 }
