@@ -72,15 +72,14 @@ describe('DC-09 framing', () => {
 
   it('maps incidents onto the code tables: a firearm makes a hold-up at any level, a resolve its restore', () => {
     const arc = arcConfig({ zones: { 'cam-1': 12 } });
-    const m = { incident_id: 'INC-1', level: 'CRITICAL' as const, weapons: ['Pistol'], camera_id: 'cam-1', text: 'CRITICAL at cam-1' };
+    const m = { incident_id: 'INC-1', level: 'CRITICAL' as const, firearm: true, camera_id: 'cam-1', text: 'CRITICAL at cam-1' };
     const holdup = incidentEvent(arc, 'site-1', m, false);
     expect(holdup).toMatchObject({ cls: 'holdup', sia: 'HA', cid: 122, zone: 12 });
     expect(holdup.extended[0]).toBe('Isite site-1 incident INC-1: CRITICAL at cam-1');
-    expect(incidentEvent(arc, 'site-1', { ...m, weapons: [] }, false)).toMatchObject({ cls: 'CRITICAL', sia: 'PA', cid: 120 });
+    expect(incidentEvent(arc, 'site-1', { ...m, firearm: false }, false)).toMatchObject({ cls: 'CRITICAL', sia: 'PA', cid: 120 });
     // The safety floor runs the CRITICAL response for a firearm at any level: the station hears a hold-up.
-    expect(incidentEvent(arc, 'site-1', { ...m, level: 'HIGH', weapons: ['rifle'] }, false)).toMatchObject({ cls: 'holdup', sia: 'HA', cid: 122 });
-    expect(incidentEvent(arc, 'site-1', { ...m, weapons: ['knife'] }, false)).toMatchObject({ cls: 'CRITICAL', sia: 'PA' });
-    expect(incidentEvent(arc, 'site-1', { ...m, level: 'HIGH', weapons: [], camera_id: 'cam-9' }, true)).toMatchObject({ sia: 'BR', cid: 130, zone: 0, restore: true });
+    expect(incidentEvent(arc, 'site-1', { ...m, level: 'HIGH' }, false)).toMatchObject({ cls: 'holdup', sia: 'HA', cid: 122 });
+    expect(incidentEvent(arc, 'site-1', { ...m, level: 'HIGH', firearm: false, camera_id: 'cam-9' }, true)).toMatchObject({ sia: 'BR', cid: 130, zone: 0, restore: true });
     expect(siaRestore('HA')).toBe('HR');
     expect(dataBlock('ADM-CID', '12AB', { sia: 'HA', cid: 122, restore: true, zone: 12, partition: 1 })).toBe('#12AB|3122 01 012');
     expect(dataBlock('SIA-DCS', '12AB', { sia: 'HA', cid: 122, restore: false, zone: 12, partition: 1 })).toBe('#12AB|Nri1/HA012');

@@ -152,6 +152,21 @@ describe('arming: the safety floor with the shipped re-scorer', () => {
     }
   });
 
+  it('the floor reads the site vocabulary: a site term, and weapon_detected with no clear type, run the CRITICAL response', async () => {
+    const gw = await startGateway({ arming: { initial_mode: 'disarmed' }, scoring: { firearm_terms: ['blaster'] } });
+    try {
+      const term = await postJson(`${gw.httpUrl}/threats/report`, { ...report('MEDIUM', 'none'), weapon_detected: true, weapon_types: ['Blasters'] });
+      expect(term.body.actions.map((a: { action_type: string }) => a.action_type)).toEqual(CRITICAL_FULL);
+      const untyped = await postJson(`${gw.httpUrl}/threats/report`, { ...report('MEDIUM', 'none'), weapon_detected: true, weapon_types: [] });
+      expect(untyped.body.actions.map((a: { action_type: string }) => a.action_type)).toEqual(CRITICAL_FULL);
+      // A knife is clearly a blade: no firearm floor, the mode's MEDIUM plan.
+      const knife = await postJson(`${gw.httpUrl}/threats/report`, report('MEDIUM', 'knife'));
+      expect(knife.body.actions.map((a: { action_type: string }) => a.action_type)).toEqual(DISARMED.MEDIUM);
+    } finally {
+      await gw.stop();
+    }
+  });
+
   it('a HIGH report naming a firearm is escalated to the CRITICAL contacts, not the HIGH ones', async () => {
     const webhook = await startWebhook('');
     const gw = await startGateway({

@@ -3,7 +3,6 @@
 // defaults from their code tables); the zone from the camera-to-zone map. A restore is the
 // same class with SIA's restore code (second letter R: HA -> HR) or Contact ID qualifier 3.
 import type { GatewayConfig, ThreatLevel } from '../config/schema.js';
-import { namesFirearm } from '../policy/policy.js';
 import { clean } from './frame.js';
 
 type ArcConfig = GatewayConfig['arc'];
@@ -27,9 +26,10 @@ export const siaRestore = (code: string): string => `${code[0]}R`;
 /** SIA RP (automatic test) / Contact ID 602 (periodic test report). */
 export const TEST_REPORT = { sia: 'RP', cid: 602 } as const;
 
-export function eventClass(level: ThreatLevel, weapons: readonly string[]): EventClass {
-  // The floor's own firearm predicate: one list of what counts as a firearm, not two.
-  return namesFirearm(weapons) ? 'holdup' : level;
+export function eventClass(level: ThreatLevel, firearm: boolean): EventClass {
+  // `firearm` is the floor's own predicate (notify computes it with the site's vocabulary): one
+  // idea of what counts as a firearm, not two.
+  return firearm ? 'holdup' : level;
 }
 
 export const zoneOf = (arc: ArcConfig, camera: string | null): number => (camera !== null ? arc.zones[camera] : undefined) ?? arc.default_zone;
@@ -38,10 +38,10 @@ export const zoneOf = (arc: ArcConfig, camera: string | null): number => (camera
 export function incidentEvent(
   arc: ArcConfig,
   site: string,
-  m: { incident_id: string; level: ThreatLevel; weapons: readonly string[]; camera_id: string | null; text: string },
+  m: { incident_id: string; level: ThreatLevel; firearm: boolean; camera_id: string | null; text: string },
   restore: boolean,
 ): AlarmEvent {
-  const cls = eventClass(m.level, m.weapons);
+  const cls = eventClass(m.level, m.firearm);
   const code = arc.codes[cls];
   return {
     cls,

@@ -18,6 +18,8 @@ export interface NotificationMessage {
   received_at: string;
   behaviour: string | null;
   weapons: string[];
+  /** The firearm floor holds (src/policy/policy.ts): the CRITICAL response, a hold-up for a station. */
+  firearm: boolean;
   people_count: number | null;
   title: string;
   text: string;

@@ -9,7 +9,8 @@ import { CHANNEL_KINDS, LEVELS, type GatewayConfig, type ThreatLevel } from '../
 import type { EventBus } from '../events/bus.js';
 import type { ComponentHealth } from '../health.js';
 import type { Logger } from '../logger.js';
-import { responseLevel } from '../policy/policy.js';
+import { namesFirearm, responseLevel } from '../policy/policy.js';
+import { WeaponVocabulary } from '../scoring/vocabulary.js';
 import { STATION_RESTORE_STEP, STATION_STEP, type ActionChange, type DeliveryRow, type EscalationRow, type StepEntry } from '../store/notify.js';
 import type { Store } from '../store/store.js';
 import type { PlannedAction, StoredIncident } from '../store/types.js';
@@ -72,6 +73,15 @@ export class NotifyService implements AckSink {
     this.contacts = new Map(d.config.contacts.map((c) => [c.id, c]));
     this.owned = new Set(d.config.notify.action_types);
     this.escalated = new Set(this.owned);
+    this.vocabulary = new WeaponVocabulary(d.config.scoring.firearm_terms);
+  }
+
+  /** The firearm floor's vocabulary: the site's terms as the re-scorer and the policy read them. */
+  private readonly vocabulary: WeaponVocabulary;
+
+  /** The level whose contacts are told: CRITICAL's when the firearm floor holds (src/policy/policy.ts). */
+  private responseOf(i: { threat_level: ThreatLevel; weapon_detected: boolean | number; weapon_types: string }): ThreatLevel {
+    return responseLevel(i.threat_level, { weapon_detected: i.weapon_detected === true || i.weapon_detected === 1, weapon_types: JSON.parse(i.weapon_types) as string[] }, this.vocabulary);
   }
 
   /** Action types this service carries: the policy's notification types and its own deliveries. */
@@ -109,7 +119,7 @@ export class NotifyService implements AckSink {
     const unqueued = new Set(this.d.store.notify.unqueuedStation([...this.stations.keys()]).map((a) => a.incident_id));
     for (const id of unqueued) this.inTransaction(() => this.queueStation(id));
     // Incidents whose actions were stored but whose escalation never started (a crash right after the commit).
-    for (const u of this.d.store.notify.unstarted([...this.escalated])) this.begin(u.incident_id, responseLevel(u.threat_level, JSON.parse(u.weapon_types) as string[]), u.received_at_ms);
+    for (const u of this.d.store.notify.unstarted([...this.escalated])) this.begin(u.incident_id, this.responseOf(u), u.received_at_ms);
     for (const c of this.channels.values()) c.start?.(this);
     this.wake();
   }
@@ -151,7 +161,7 @@ export class NotifyService implements AckSink {
       if (!escalates) continue;
       const received = this.d.store.notify.incidentReceivedMs(incident.incident_id) ?? Date.parse(incident.created_at);
       // A firearm runs the CRITICAL response whatever its level: its contacts are CRITICAL's too.
-      this.begin(incident.incident_id, responseLevel(incident.threat_level, JSON.parse(incident.weapon_types) as string[]), received);
+      this.begin(incident.incident_id, this.responseOf(incident), received);
     }
   }
 
@@ -372,6 +382,7 @@ export class NotifyService implements AckSink {
       received_at: incident.created_at,
       behaviour: incident.behavior_summary,
       weapons,
+      firearm: namesFirearm({ weapon_detected: incident.weapon_detected, weapon_types: weapons }, this.vocabulary),
       people_count: incident.people_count,
       title: `${incident.threat_level} threat at ${where} - site ${this.d.config.site_id}`,
       text,
@@ -535,7 +546,7 @@ export class NotifyService implements AckSink {
     if (!incident) return;
     const now = Date.now();
     if (!this.d.store.notify.escalation(row.incident_id)) {
-      this.begin(row.incident_id, responseLevel(incident.threat_level, JSON.parse(incident.weapon_types) as string[]), this.d.store.notify.incidentReceivedMs(row.incident_id) ?? now);
+      this.begin(row.incident_id, this.responseOf(incident), this.d.store.notify.incidentReceivedMs(row.incident_id) ?? now);
     }
     const forward = this.d.store.notify.bringForward(row.incident_id, now);
     this.d.log.warn({ incident_id: row.incident_id, channel: row.channel, reason, next_step_now: forward }, 'the monitoring station did not take the alarm; the contacts escalation takes over');

@@ -2,6 +2,7 @@
 // later sources) hand validated reports to the pipeline it provides; nothing bypasses it.
 import type { Module, ModuleContext } from '../module.js';
 import { ActionPolicy } from '../policy/policy.js';
+import { WeaponVocabulary } from '../scoring/vocabulary.js';
 import { ReportValidator } from '../validate/report.js';
 import { IngestPipeline, type IngestObserver } from './ingest.js';
 import { reportRoutes } from './routes.js';
@@ -21,7 +22,7 @@ export const pipelineModule =
   (ctx: ModuleContext): Module => {
     const { config } = ctx;
     const validator = new ReportValidator(config.report);
-    const policy = new ActionPolicy(config.policy, config.arming.modes);
+    const policy = new ActionPolicy(config.policy, config.arming.modes, new WeaponVocabulary(config.scoring.firearm_terms));
     const metrics = ctx.find('metrics');
     const scorer = ctx.use('scorer');
     const pipeline = new IngestPipeline(

@@ -4,7 +4,7 @@
 // CRITICAL response (every CRITICAL action and weapon action), and so does a CRITICAL with any
 // weapon. The incident keeps its scored level; its response (and its escalation) is CRITICAL's.
 import type { ActionSpec, ArmingMode, GatewayConfig, ThreatLevel } from '../config/schema.js';
-import { weaponFamily } from '../scoring/features.js';
+import { BUILTIN_VOCABULARY, weaponFacts, type WeaponVocabulary } from '../scoring/vocabulary.js';
 
 /** Why a plan ignored the mode: a report naming a firearm, or a CRITICAL report with a weapon. */
 export type FloorRule = 'firearm' | 'critical_weapon';
@@ -20,17 +20,27 @@ export interface ActionPlan {
   response: ThreatLevel;
 }
 
-/** Whether a report names a firearm (the one predicate of the firearm floor, shared with scoring). */
-export function namesFirearm(weaponTypes: readonly string[]): boolean {
-  return weaponTypes.some((t) => weaponFamily(t) === 'firearm');
+/** What the floor reads of a report or a stored incident. */
+export interface WeaponReport {
+  weapon_detected: boolean;
+  weapon_types: readonly string[];
 }
 
 /**
- * The level whose response a report gets: CRITICAL when it names a firearm, whatever it was
+ * The firearm floor's one predicate, shared by scoring, this policy, contacts and the station: a
+ * firearm named in the site's vocabulary (`scoring.firearm_terms` added to the built-in one), or
+ * `weapon_detected` with no type that is clearly a blade or a blunt object.
+ */
+export function namesFirearm(report: WeaponReport, vocabulary: WeaponVocabulary): boolean {
+  return weaponFacts(report, vocabulary).floorFirearm;
+}
+
+/**
+ * The level whose response a report gets: CRITICAL when the firearm floor holds, whatever it was
  * scored; otherwise its own. Contacts' escalation follows it too (src/notify/service.ts).
  */
-export function responseLevel(level: ThreatLevel, weaponTypes: readonly string[]): ThreatLevel {
-  return namesFirearm(weaponTypes) ? 'CRITICAL' : level;
+export function responseLevel(level: ThreatLevel, report: WeaponReport, vocabulary: WeaponVocabulary): ThreatLevel {
+  return namesFirearm(report, vocabulary) ? 'CRITICAL' : level;
 }
 
 /** The current arming mode (src/arming/ArmingService). */
@@ -44,6 +54,7 @@ export class ActionPolicy {
   constructor(
     private readonly policy: GatewayConfig['policy'],
     private readonly modes: GatewayConfig['arming']['modes'] | null = null,
+    private readonly vocabulary: WeaponVocabulary = BUILTIN_VOCABULARY,
   ) {}
 
   /** The arming module hands its mode here when it is built (before any report can arrive). */
@@ -53,7 +64,7 @@ export class ActionPolicy {
 
   plan(level: ThreatLevel, weaponDetected: boolean, weaponTypes: readonly string[] = []): ActionPlan {
     const weapon = weaponDetected || weaponTypes.length > 0;
-    const floor: FloorRule | null = namesFirearm(weaponTypes) ? 'firearm' : level === 'CRITICAL' && weapon ? 'critical_weapon' : null;
+    const floor: FloorRule | null = namesFirearm({ weapon_detected: weaponDetected, weapon_types: weaponTypes }, this.vocabulary) ? 'firearm' : level === 'CRITICAL' && weapon ? 'critical_weapon' : null;
     if (floor) {
       // The safety floor: the full CRITICAL response, whatever the level and the mode.
       const rule = this.policy.CRITICAL;

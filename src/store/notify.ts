@@ -59,7 +59,8 @@ export interface ActionChange {
 export interface UnstartedIncident {
   incident_id: string;
   threat_level: ThreatLevel;
-  /** JSON array, as stored: the firearm floor picks the escalation's level from it. */
+  /** As stored (0/1 and a JSON array): the firearm floor picks the escalation's level from them. */
+  weapon_detected: number;
   weapon_types: string;
   received_at_ms: number;
 }
@@ -108,7 +109,7 @@ function prepare(db: Db) {
       "UPDATE escalations SET state = ?, next_at_ms = NULL, updated_at = ? WHERE incident_id = ? AND state = 'running'",
     ),
     unstarted: db.prepare<[string], UnstartedIncident>(
-      `SELECT DISTINCT a.incident_id, i.threat_level, i.weapon_types, i.received_at_ms
+      `SELECT DISTINCT a.incident_id, i.threat_level, i.weapon_detected, i.weapon_types, i.received_at_ms
        FROM actions a INDEXED BY actions_open JOIN incidents i ON i.incident_id = a.incident_id
        WHERE a.status IN ('pending', 'dispatched') AND a.action_type IN (SELECT value FROM json_each(?))
          AND NOT EXISTS (SELECT 1 FROM escalations e WHERE e.incident_id = a.incident_id)
