@@ -78,9 +78,10 @@ export class Daemon {
     env: Record<string, string> = {},
     timeoutMs = 20_000,
     /** Run the compiled dist/ (as deployed; `npm run build` first) instead of the sources through tsx. */
-    options: { built?: boolean } = {},
+    options: { built?: boolean; nodeArgs?: string[] } = {},
   ): Promise<Daemon> {
-    const args = options.built ? ['dist/bin/safesphere-edge.js'] : ['--import', 'tsx', 'src/bin/safesphere-edge.ts'];
+    // nodeArgs: flags for node itself (e.g. --cpu-prof, which NODE_OPTIONS does not take).
+    const args = [...(options.nodeArgs ?? []), ...(options.built ? ['dist/bin/safesphere-edge.js'] : ['--import', 'tsx', 'src/bin/safesphere-edge.ts'])];
     const child = spawn(process.execPath, args, {
       cwd: PROJECT_ROOT,
       env: {
