@@ -104,6 +104,7 @@ interface Row {
 }
 
 const rows: Row[] = [];
+let lostAcks = 0;
 const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '—');
 const want = (name: string) => ONLY.length === 0 || ONLY.includes(name);
 const probeBefore = { load: loadavg(), cpuMs: cpuProbe() };
@@ -135,6 +136,7 @@ try {
     const r = await load({ kind: 'paced', url, clients: 50, rate: 4000, seconds: Math.max(3, SECONDS / 2), level: 'HIGH', prefix: 'HIGH4K' });
     highOn = r;
     const check = await waitDispatched(shippedDir, r.ackedIds);
+    lostAcks += check.missing;
     const perS = r.acked / r.ackSpan;
     const pending = check.actions.pending ?? 0;
     rows.push({
@@ -169,6 +171,7 @@ try {
   if (want('burst')) {
     const r = await load({ kind: 'burst', url, clients: 50, inflight: 10, total: 20_000, level: 'HIGH', prefix: 'BURST' });
     const check = storeCheck(shippedDir, r.ackedIds);
+    lostAcks += check.missing;
     rows.push({
       figure: 'burst of 20,000 HIGH reports, 50 clients × 10 in flight: acknowledged but not stored',
       value: `${check.missing} (${r.acked} acked in ${f1(r.seconds)} s, ${r.errors} refused/unacked)`,
@@ -201,6 +204,8 @@ try {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 }
 
+// An acknowledged report missing from the store is a durability failure, not a slow machine.
+if (lostAcks > 0) process.exitCode = 1;
 const probeAfter = { load: loadavg(), cpuMs: cpuProbe() };
 const la = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
 process.stdout.write(
