@@ -103,7 +103,7 @@ try {
   process.stdout.write(
     [
       '',
-      '## Report-to-siren latency (default flows, Node-RED in-process)',
+      '## Report-to-siren latency (default flows, Node-RED in its own thread unless nodered.isolation says otherwise)',
       '',
       `CRITICAL reports over MQTT QoS 1 from ${PUBLISHERS} publishers, paced, ${SECONDS} s per rate; latency from each report's PUBACK to the siren's ON on safesphere/sirens/siren-1/set, in ms.`,
       '',

@@ -30,3 +30,6 @@ export function levelRankSql(column: string): string {
   const whens = RANK_LEVEL.slice(0, -1).map((l, rank) => `WHEN '${l}' THEN ${rank}`);
   return `CASE ${column} ${whens.join(' ')} ELSE ${RANK_LEVEL.length - 1} END`;
 }
+
+/** Sort order CRITICAL first (stable: arrival order within a level). */
+export const byLevel = (a: ThreatLevel, b: ThreatLevel): number => levelRank(a) - levelRank(b);

@@ -78,11 +78,11 @@ export class Daemon {
     env: Record<string, string> = {},
     timeoutMs = 20_000,
     /** Run the compiled dist/ (as deployed; `npm run build` first) instead of the sources through tsx. */
-    options: { built?: boolean } = {},
+    options: { built?: boolean; nodeArgs?: string[] } = {},
   ): Promise<Daemon> {
-    // DAEMON_NODE_ARGS: extra node flags for the daemon alone, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"
-    // to profile it under a bench (node refuses --cpu-prof in NODE_OPTIONS).
-    const nodeArgs = (process.env.DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    // nodeArgs: flags for node itself (e.g. --cpu-prof, which NODE_OPTIONS does not take); also
+    // DAEMON_NODE_ARGS, to profile the daemon a bench spawns: "--cpu-prof --cpu-prof-dir=/tmp/p".
+    const nodeArgs = [...(options.nodeArgs ?? []), ...(process.env.DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean)];
     const args = [...nodeArgs, ...(options.built ? ['dist/bin/safesphere-edge.js'] : ['--import', 'tsx', 'src/bin/safesphere-edge.ts'])];
     const child = spawn(process.execPath, args, {
       cwd: PROJECT_ROOT,

@@ -105,16 +105,40 @@ export async function getJson(url: string): Promise<{ status: number; body: any 
   return { status: res.status, body: await res.json() };
 }
 
-/** Resolves with the next message on `topic` (subscribing first). */
+/** Whether `topic` matches the MQTT filter `filter` (+ and #). */
+function topicMatches(filter: string, topic: string): boolean {
+  const f = filter.split('/');
+  const t = topic.split('/');
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === '#') return true;
+    if (i >= t.length || (f[i] !== '+' && f[i] !== t[i])) return false;
+  }
+  return f.length === t.length;
+}
+
+/**
+ * Resolves with the next message on `topic`. Listens before subscribing: a retained message
+ * (or one routed at once) can arrive in the same read as the SUBACK, before an await resumes.
+ */
 export async function nextMessage(client: MqttClient, topic: string, timeoutMs = 5000): Promise<{ topic: string; payload: Buffer }> {
-  await client.subscribeAsync(topic, { qos: 1 });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no message on ${topic} within ${timeoutMs} ms`)), timeoutMs);
-    const onMessage = (t: string, payload: Buffer) => {
+  let onMessage: (t: string, payload: Buffer) => void = () => {};
+  let timer: NodeJS.Timeout | undefined;
+  const next = new Promise<{ topic: string; payload: Buffer }>((resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`no message on ${topic} within ${timeoutMs} ms`)), timeoutMs);
+    onMessage = (t: string, payload: Buffer) => {
+      if (!topicMatches(topic, t)) return;
       clearTimeout(timer);
       client.off('message', onMessage);
       resolve({ topic: t, payload });
     };
     client.on('message', onMessage);
   });
+  try {
+    await client.subscribeAsync(topic, { qos: 1 });
+  } catch (err) {
+    clearTimeout(timer);
+    client.off('message', onMessage);
+    throw err;
+  }
+  return next;
 }

@@ -22,15 +22,22 @@ module.exports = function (RED) {
       const alerts = Array.isArray(msg.alerts) ? msg.alerts : msg.alert ? [msg.alert] : [];
       const detail = msg.detail !== undefined ? String(msg.detail) : null;
       const receipt = msg.receipt !== undefined ? msg.receipt : null;
-      const ack = bridge.reportResult({ action_id: actionId, outcome, detail, receipt, alerts });
-      if (ack.accepted) {
-        const fill = ack.state === 'delivered' ? 'green' : ack.state === 'failed' ? 'red' : 'yellow';
-        node.status({ fill, shape: 'dot', text: `action ${actionId} ${ack.state}` });
-      } else {
-        node.status({ fill: 'yellow', shape: 'ring', text: ack.reason });
-        node.warn(ack.reason);
-      }
-      done();
+      // The answer is immediate in-process, a promise from the gateway's thread when Node-RED runs in its own.
+      Promise.resolve()
+        .then(() => bridge.reportResult({ action_id: actionId, outcome, detail, receipt, alerts }))
+        .then(
+          (ack) => {
+            if (ack.accepted) {
+              const fill = ack.state === 'delivered' ? 'green' : ack.state === 'failed' ? 'red' : 'yellow';
+              node.status({ fill, shape: 'dot', text: `action ${actionId} ${ack.state}` });
+            } else {
+              node.status({ fill: 'yellow', shape: 'ring', text: ack.reason });
+              node.warn(ack.reason);
+            }
+            done();
+          },
+          (err) => done(err),
+        );
     });
   }
   RED.nodes.registerType('safesphere action result', SafeSphereActionResultNode);

@@ -32,16 +32,20 @@ module.exports = function (RED) {
       }
       const contacts = Array.isArray(msg.contacts) ? msg.contacts : list(config.contacts);
       const channel = channelNode ? { kind: channelNode.kind, address: channelNode.address, name: channelNode.label || '' } : null;
-      try {
-        const r = bridge.notify({ incident_id: incidentId, contacts, channel, key: `${node.id}:${msg._msgid}` });
-        node.status({ fill: r.undeliverable ? 'yellow' : 'green', shape: 'dot', text: `${r.queued} queued${r.undeliverable ? `, ${r.undeliverable} undeliverable` : ''}` });
-        msg.notify = r;
-        send(msg);
-        done();
-      } catch (err) {
-        node.status({ fill: 'red', shape: 'ring', text: err.message });
-        done(err);
-      }
+      Promise.resolve()
+        .then(() => bridge.notify({ incident_id: incidentId, contacts, channel, key: `${node.id}:${msg._msgid}` }))
+        .then(
+          (r) => {
+            node.status({ fill: r.undeliverable ? 'yellow' : 'green', shape: 'dot', text: `${r.queued} queued${r.undeliverable ? `, ${r.undeliverable} undeliverable` : ''}` });
+            msg.notify = r;
+            send(msg);
+            done();
+          },
+          (err) => {
+            node.status({ fill: 'red', shape: 'ring', text: err.message });
+            done(err);
+          },
+        );
     });
   }
   RED.nodes.registerType('safesphere notify', SafeSphereNotifyNode);

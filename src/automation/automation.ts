@@ -9,6 +9,7 @@ import type { Store } from '../store/store.js';
 import { ActionStore } from './action-store.js';
 import { DeviceMap, SirenFeedback, type Zone } from './devices.js';
 import { NodeRedHost } from './node-red-host.js';
+import { NodeRedThread, type EditorTls, type FlowHost } from './node-red-thread.js';
 import { ActionTracker, type RouteProvider } from './tracker.js';
 import type { ArmingControl, AutomationBridge, BrokerAccess, NotifyRequest, PublishOptions } from './types.js';
 
@@ -26,8 +27,10 @@ export interface AutomationOptions {
   ownedElsewhere?: (type: string) => boolean;
   /** The durable delivery queue, for the `safesphere notify` node. */
   notify?: (request: NotifyRequest) => { queued: number; undeliverable: number };
-  /** Builds the editor's server (HTTPS when tls.nodered is on). */
+  /** Builds the editor's server (HTTPS when tls.nodered is on), in-process mode. */
   editorServer?: ConstructorParameters<typeof NodeRedHost>[6];
+  /** The editor's TLS material and reload registration (tls.nodered), worker mode. */
+  editorTls?: EditorTls;
   /** The arming mode for the safesphere arming node. */
   arming?: ArmingControl;
   /** The monitoring station, for the safesphere arc node (src/arc/). */
@@ -36,7 +39,7 @@ export interface AutomationOptions {
 
 export class Automation {
   readonly tracker: ActionTracker;
-  readonly nodeRed: NodeRedHost;
+  readonly nodeRed: FlowHost;
   private readonly actionStore: ActionStore;
   private unsubscribe: (() => void)[] = [];
   private readonly ownedElsewhere: (type: string) => boolean;
@@ -82,16 +85,20 @@ export class Automation {
       ...(options.arming ? { arming: options.arming } : {}),
       ...(options.arc ? { arc: options.arc } : {}),
     };
-    this.nodeRed = new NodeRedHost(
-      config.nodered,
-      config.data_dir,
-      broker,
-      bridge,
-      log.child({ subsystem: 'node-red' }),
-      (running) => tracker.setFlowsRunning(running),
-      options.editorServer,
-      config.limits,
-    );
+    // Its own thread by default (another core; a stuck flow cannot block ingest), or on this one.
+    this.nodeRed =
+      config.nodered.isolation === 'worker'
+        ? new NodeRedThread(config, broker, bridge, log.child({ subsystem: 'node-red' }), (running) => tracker.setFlowsRunning(running), options.editorTls ?? null)
+        : new NodeRedHost(
+            config.nodered,
+            config.data_dir,
+            broker,
+            bridge,
+            log.child({ subsystem: 'node-red' }),
+            (running) => tracker.setFlowsRunning(running),
+            options.editorServer,
+            config.limits,
+          );
     // Listen from construction: reports can arrive while Node-RED boots, and their
     // actions must wait as pending rather than be missed. (Subscribing is not I/O.)
     this.unsubscribe = [

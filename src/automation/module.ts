@@ -59,6 +59,7 @@ export function create(ctx: ModuleContext): Module {
       // The editor over HTTPS, reloaded with the other TLS listeners.
       ...(config.tls.nodered
         ? {
+            editorTls: { credentials: () => tls.credentials(), register: (name, target) => tls.register(name, target) },
             editorServer: (app, which) => {
               const server = createHttpsServer({ ...tls.credentials(), headersTimeout: config.limits.http_headers_timeout_ms }, app);
               tls.register(which === 'host' ? 'nodered' : 'nodered-lan', server);

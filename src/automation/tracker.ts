@@ -15,6 +15,8 @@ import type { OpenAction } from '../store/actions.js';
 import { incidentView, type PlannedAction, type StoredIncident } from '../store/types.js';
 import type { ActionStore } from './action-store.js';
 import type { DeviceMap } from './devices.js';
+import { byLevel } from '../levels.js';
+import { DispatchQueue } from './dispatch-queue.js';
 import {
   FINAL_STATES,
   type ActionMessage,
@@ -47,6 +49,8 @@ interface Tracked {
   /** Nodes this attempt went to; a node leaving before the result hands the action back. */
   deliveredTo: Set<string>;
   timer: NodeJS.Timeout | null;
+  /** Waiting in the dispatch queue (so it is queued once). */
+  queued: boolean;
 }
 
 export interface TrackerStats {
@@ -72,6 +76,16 @@ export class ActionTracker implements Omit<AutomationBridge, 'publish'> {
    */
   private flowsRunning = false;
   readonly stats: TrackerStats = { open: 0, delivered: 0, sent_unconfirmed: 0, failed: 0, timed_out: 0, redispatched: 0, last_timeout_at: null };
+  /** CRITICAL first into the flows (dispatch-queue.ts). */
+  private readonly queue = new DispatchQueue<Tracked>((t) => {
+    t.queued = false;
+    if (this.closed || this.tracked.get(t.id) !== t || FINAL_STATES.has(t.state)) return;
+    try {
+      this.dispatch(t);
+    } catch (err) {
+      this.log.error({ err, action_id: t.id }, 'dispatching an action failed');
+    }
+  });
   constructor(
     private readonly config: GatewayConfig['automation'],
     private readonly devices: DeviceMap,
@@ -103,7 +117,21 @@ export class ActionTracker implements Omit<AutomationBridge, 'publish'> {
   }
 
   private dispatchPending(): void {
-    for (const t of this.tracked.values()) if (t.state === 'pending') this.dispatch(t);
+    const pending = [...this.tracked.values()].filter((t) => t.state === 'pending');
+    pending.sort((a, b) => byLevel(a.incident.threat_level, b.incident.threat_level));
+    for (const t of pending) this.enqueue(t);
+  }
+
+  private enqueue(t: Tracked): void {
+    // While flows deploy, actions wait as pending; setFlowsRunning hands them over, CRITICAL first.
+    if (t.queued || !this.flowsRunning) return;
+    t.queued = true;
+    this.queue.push(t.incident.threat_level, t);
+  }
+
+  /** Actions waiting in the dispatch queue. */
+  get queuedForDispatch(): number {
+    return this.queue.queued;
   }
 
   registerIncidentNode(handle: IncidentNodeHandle): () => void {
@@ -196,6 +224,7 @@ export class ActionTracker implements Omit<AutomationBridge, 'publish'> {
   /** Stops timers; what is open stays open in the store for the next start. */
   close(): void {
     this.closed = true;
+    this.queue.close();
     for (const t of this.tracked.values()) if (t.timer) clearTimeout(t.timer);
     this.tracked.clear();
     this.stats.open = 0;
@@ -226,11 +255,12 @@ export class ActionTracker implements Omit<AutomationBridge, 'publish'> {
       rounds: 0,
       deliveredTo: new Set(),
       timer: null,
+      queued: false,
     };
     this.tracked.set(t.id, t);
     this.stats.open = this.tracked.size;
     this.arm(t, this.config.action_timeout_ms);
-    this.dispatch(t);
+    this.enqueue(t);
   }
 
   private matches(h: ActionNodeHandle, t: Tracked): boolean {
@@ -318,7 +348,7 @@ export class ActionTracker implements Omit<AutomationBridge, 'publish'> {
     setTimeout(() => {
       if (FINAL_STATES.has(t.state) || this.closed) return;
       this.arm(t, this.config.action_timeout_ms);
-      this.dispatch(t);
+      this.enqueue(t);
     }, backoff).unref();
   }
 

@@ -1,5 +1,6 @@
 // The typed interface between the gateway and the SafeSphere Node-RED nodes. The nodes
-// (nodes/safesphere/*.js) reach it in-process through RED.settings.safesphere.
+// (nodes/safesphere/*.js) reach it through RED.settings.safesphere: the bridge itself
+// in-process, or its proxy over the channel to the gateway's thread (flow-channel.ts).
 import type { ActionState } from '../action-states.js';
 import type { ThreatLevel } from '../config/schema.js';
 import type { IncidentView } from '../store/types.js';
@@ -109,7 +110,7 @@ export interface AutomationBridge {
    * Hands a message to the durable delivery queue (contacts and escalation, src/notify/); each
    * delivery is an action of the incident with its receipt. Absent when that stage is off.
    */
-  notify?(request: NotifyRequest): { queued: number; undeliverable: number };
+  notify?(request: NotifyRequest): { queued: number; undeliverable: number } | Promise<{ queued: number; undeliverable: number }>;
   /** Sends an installer's own event to the monitoring station (src/arc/); absent when arc is off. */
   arc?: {
     send(event: Record<string, unknown>): Promise<Record<string, unknown>>;
@@ -117,7 +118,8 @@ export interface AutomationBridge {
   };
   registerActionNode(handle: ActionNodeHandle): () => void;
   registerIncidentNode(handle: IncidentNodeHandle): () => void;
-  reportResult(result: ResultInput): ResultAck;
+  /** Synchronous in-process; a promise across the Node-RED thread's channel (nodered.isolation: worker). */
+  reportResult(result: ResultInput): ResultAck | Promise<ResultAck>;
   /**
    * Publishes on the embedded broker in-process: no socket, no connection to lose, so a
    * command published during a redeploy or before a client connects is never dropped.

@@ -606,6 +606,20 @@ export const ConfigSchema = Type.Object(
           default: 30000,
           description: 'Longest wait for Node-RED to load its nodes and start the flows.',
         }),
+        isolation: Type.Unsafe<'worker' | 'in-process'>({
+          type: 'string',
+          enum: ['worker', 'in-process'],
+          default: 'worker',
+          description:
+            'worker: Node-RED runs in its own thread (another core), so a flow that throws, loops or dies never blocks ingest; ' +
+            'the gateway restarts it and re-dispatches what it had in flight. in-process: on the ingest thread, as before.',
+        }),
+        worker_stall_ms: Type.Integer({
+          minimum: 500,
+          maximum: 600000,
+          default: 10000,
+          description: 'isolation worker: a Node-RED thread that answers no heartbeat for this long (a flow stuck in a loop) is restarted.',
+        }),
       },
       'Embedded Node-RED: the editor where installers wire sirens, recorders and alerts.',
     ),

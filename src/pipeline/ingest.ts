@@ -9,6 +9,7 @@ import { ERRORS, GatewayError } from '../errors.js';
 import type { EventBus } from '../events/bus.js';
 import type { GatewayConfig, ThreatLevel } from '../config/schema.js';
 import type { Logger } from '../logger.js';
+import { byLevel } from '../levels.js';
 import type { ActionPolicy } from '../policy/policy.js';
 import { reportedScore, type Score, type Scorer } from '../scoring/scorer.js';
 import type { Store } from '../store/store.js';
@@ -49,6 +50,9 @@ export class IngestPipeline {
   private running: Promise<void> | null = null;
   private accepting = false;
   private idleWaiters: (() => void)[] = [];
+  /** Stored since the last hand-over to the act stage: emitted together, CRITICAL first. */
+  private stored: Extract<CommitResult, { kind: 'stored' }>[] = [];
+  private announce: NodeJS.Immediate | null = null;
 
   constructor(
     private readonly config: GatewayConfig['ingest'],
@@ -221,10 +225,20 @@ export class IngestPipeline {
     p.resolve(result);
     if (result.kind === 'stored') {
       // After the ack has been queued: the act stage never delays an acknowledgement.
-      setImmediate(() => {
-        this.bus.emit('incident.stored', { incident: result.incident, actions: result.actions });
-        for (const action of result.actions) this.bus.emit('action.planned', { incident: result.incident, action });
-      });
+      this.stored.push(result);
+      this.announce ??= setImmediate(() => this.announceStored());
+    }
+  }
+
+  /** Hands the batch's incidents to the act stage, CRITICAL first (the sort is stable: arrival order within a level). */
+  private announceStored(): void {
+    this.announce = null;
+    const stored = this.stored;
+    this.stored = [];
+    stored.sort((a, b) => byLevel(a.incident.threat_level, b.incident.threat_level));
+    for (const result of stored) {
+      this.bus.emit('incident.stored', { incident: result.incident, actions: result.actions });
+      for (const action of result.actions) this.bus.emit('action.planned', { incident: result.incident, action });
     }
   }
 }

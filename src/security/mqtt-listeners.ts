@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { createWebSocketStream, WebSocketServer } from 'ws';
+import { noDelay } from '../transport/nodelay.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { Logger } from '../logger.js';
 import type { TlsManager } from './tls.js';
@@ -36,7 +37,7 @@ export class MqttExtraListeners {
       });
     if (tlsConfig.mqtt) {
       if (!this.tls) throw new Error('tls.mqtt is on but no TLS manager was given');
-      const server = createTlsServer({ ...this.tls.credentials(), handshakeTimeout: mqtt.connect_timeout_ms }, (socket) =>
+      const server = createTlsServer({ ...this.tls.credentials(), handshakeTimeout: mqtt.connect_timeout_ms, noDelay: true }, (socket) =>
         accept(socket, socket.remoteAddress ?? '', 'tls'),
       );
       server.on('tlsClientError', (err) => this.log.debug({ err: err.message }, 'mqtt tls handshake failed'));
@@ -50,14 +51,15 @@ export class MqttExtraListeners {
       let http: HttpServer;
       if (tlsConfig.mqtt_ws) {
         if (!this.tls) throw new Error('tls.mqtt_ws is on but no TLS manager was given');
-        http = createHttpsServer({ ...this.tls.credentials(), headersTimeout: limits.http_headers_timeout_ms });
+        http = createHttpsServer({ ...this.tls.credentials(), headersTimeout: limits.http_headers_timeout_ms, noDelay: true });
         this.tls.register('mqtt-ws', http as unknown as TlsServer);
       } else {
-        http = createHttpServer({ headersTimeout: limits.http_headers_timeout_ms });
+        http = createHttpServer({ headersTimeout: limits.http_headers_timeout_ms, noDelay: true });
       }
       http.maxConnections = limits.mqtt_max_connections;
       const wss = new WebSocketServer({ server: http, path: '/mqtt', maxPayload: mqtt.max_packet_bytes, handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : false) });
       wss.on('connection', (ws, request) => {
+        noDelay(request.socket);
         const stream = createWebSocketStream(ws);
         stream.on('error', () => stream.destroy());
         accept(stream, request.socket.remoteAddress ?? '', 'ws');

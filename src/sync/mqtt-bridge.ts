@@ -10,6 +10,7 @@ import type { Logger } from '../logger.js';
 import { CONSUMER } from '../store/outbox.js';
 import type { ByteBucket } from './timing.js';
 import type { PreparedEntry, PushTransport, SendOutcome } from './transport.js';
+import { noDelay } from '../transport/nodelay.js';
 
 export interface MqttBridgeOptions {
   url: string;
@@ -97,6 +98,7 @@ export class MqttBridgeTransport implements PushTransport, UpstreamMqtt {
     const client = mqtt.connect(o.url, opts);
     client.on('connect', (ack) => {
       this.lastError = null;
+      noDelay(client.stream); // the batch's publishes go out as written, not held for the broker's delayed ACK
       this.log.info({ url: o.url, clientId: o.clientId, sessionPresent: ack.sessionPresent }, 'upstream MQTT bridge connected');
       for (const wake of this.readyWaiters) wake();
       this.readyWaiters.clear();

@@ -73,7 +73,7 @@ export class HttpServer {
     const { config, log, access } = this.deps;
     const limits = config.limits;
     // Slow-loris: headers must arrive within http_headers_timeout_ms, checked every second.
-    const serverOptions = { headersTimeout: limits.http_headers_timeout_ms, connectionsCheckingInterval: 1000 };
+    const serverOptions = { headersTimeout: limits.http_headers_timeout_ms, connectionsCheckingInterval: 1000, noDelay: true };
     const tls = config.tls.http ? this.deps.tls : undefined;
     const app = Fastify({
       ...(tls ? { https: { ...serverOptions, ...tls.credentials() } } : { http: serverOptions }),

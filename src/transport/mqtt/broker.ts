@@ -15,6 +15,7 @@ import { MqttSecurity, type MqttIdentity } from '../../security/mqtt.js';
 import { MqttClient, type IClientOptions } from 'mqtt';
 import { MqttExtraListeners } from '../../security/mqtt-listeners.js';
 import type { TlsManager } from '../../security/tls.js';
+import { noDelay } from '../nodelay.js';
 import { guardFrameSize } from './frame-guard.js';
 import { duplexPair, GatewayStatusSession } from './status.js';
 import { TOPICS, parseCameraTopic, parseSnapshotTopic } from './topics.js';
@@ -73,6 +74,7 @@ export class MqttBroker {
       stream.destroy();
       return;
     }
+    noDelay(stream); // TCP and TLS sockets; the WebSocket listener sets it on the socket under the stream
     guardFrameSize(stream as unknown as Parameters<typeof guardFrameSize>[0], this.config.max_packet_bytes, (announced) => {
       this.counters.oversize++;
       this.log.warn({ remote, announced, limit: this.config.max_packet_bytes }, 'mqtt packet over the size limit; connection closed');
@@ -134,7 +136,7 @@ export class MqttBroker {
     aedes.on('connectionError', (client, err) => this.log.debug({ client: client?.id, err: err.message }, 'mqtt connection error'));
     this.aedes = aedes;
 
-    const server = createServer((socket) => this.accept(aedes, socket, socket.remoteAddress ?? '', 'tcp'));
+    const server = createServer({ noDelay: true }, (socket) => this.accept(aedes, socket, socket.remoteAddress ?? '', 'tcp'));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.config.port, this.config.host, () => {
