@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // `npm start`'s prestart: compile src/ into dist/ only when the inputs changed since the last
-// build. A Pi took 78-100 s of its 126 s start in tsc when every start compiled.
-// The inputs are hashed (paths and contents of src/, tsconfig.json, the TypeScript version), so
-// an edit, a deleted file or a branch switch all rebuild, whatever the files' times say.
+// build. Under arm64 emulation tsc took 78-100 s of the 126 s to healthy when every start
+// compiled. The inputs are hashed (paths and contents of src/, tsconfig.json, package.json,
+// whose "type" decides the output, and the TypeScript version), so an edit, a deleted file or
+// a branch switch all rebuild, whatever the files' times say.
 // Plain JS (no tsx): it must be cheap to start. The systemd unit runs dist/ and never this.
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
@@ -23,7 +24,7 @@ function files(dir) {
 const hash = createHash('sha256');
 const tsPkg = join(root, 'node_modules', 'typescript', 'package.json');
 hash.update(`typescript ${existsSync(tsPkg) ? JSON.parse(readFileSync(tsPkg, 'utf8')).version : 'none'}\0`);
-for (const f of [join(root, 'tsconfig.json'), ...files(join(root, 'src'))]) {
+for (const f of [join(root, 'tsconfig.json'), join(root, 'package.json'), ...files(join(root, 'src'))]) {
   hash.update(`${relative(root, f)}\0`).update(readFileSync(f)).update('\0');
 }
 const want = hash.digest('hex');

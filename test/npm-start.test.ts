@@ -100,12 +100,12 @@ describe('npm start leaves no orphan', () => {
 });
 
 describe('npm start builds only when the sources changed', () => {
-  /** A copy of what the build reads (src/, tsconfig.json, the script), so this test's builds never race the others' dist/. */
+  /** A copy of what the build reads (src/, tsconfig.json, package.json), so this test's builds never race the others' dist/. */
   function copy(): string {
     const dir = tempDir('safesphere-build-');
     dirs.push(dir);
     cpSync(join(ROOT, 'src'), join(dir, 'src'), { recursive: true });
-    cpSync(join(ROOT, 'tsconfig.json'), join(dir, 'tsconfig.json'));
+    for (const f of ['tsconfig.json', 'package.json']) cpSync(join(ROOT, f), join(dir, f));
     symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
     return dir;
   }
