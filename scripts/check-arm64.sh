@@ -138,7 +138,13 @@ inside() { chroot "$ROOT" /usr/bin/env -i "${IN_ENV[@]}" /bin/bash -ec "$1"; }
 if [ "$REUSE" = 1 ]; then
   [ -f "$ROOT/etc/systemd/system/safesphere-edge.service" ] && [ -d "$ROOT$CLONE/node_modules" ] ||
     die "--reuse-install: no install from an earlier run in $ROOT"
-  say "re-check of the install an earlier run left (clone at $(git -C "$ROOT$CLONE" rev-parse --short HEAD)); README steps not run"
+  # The clone (where the slice runs) moves to this checkout's HEAD; its node_modules is kept, so
+  # the lockfile must not have changed. The daemon in /opt stays the earlier run's build.
+  old=$(git -C "$ROOT$CLONE" rev-parse HEAD)
+  git -C "$ROOT$CLONE" fetch -q "$SRC" HEAD
+  git -C "$ROOT$CLONE" diff --quiet "$old" FETCH_HEAD -- package-lock.json || die "--reuse-install: the lockfile changed; run without it"
+  git -C "$ROOT$CLONE" checkout -q --detach FETCH_HEAD
+  say "re-check of the install an earlier run left (/opt built from ${old:0:7}; the slice at $(git -C "$ROOT$CLONE" rev-parse --short HEAD)); README steps not run"
   NPM_CI_S="(not run: --reuse-install)"
 else
   say "a fresh clone of this checkout's HEAD ($(git -C "$SRC" rev-parse --short HEAD))"
