@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs SafeSphere Edge as a hardened systemd service on Raspberry Pi OS (bookworm) or
-# NVIDIA JetPack (Ubuntu 20.04/22.04), with Node.js 20 or newer already installed.
+# NVIDIA JetPack (Ubuntu 20.04/22.04), with Node.js 20 or newer already installed. It checks
+# its tools first (node 20+, npm, systemd; python3, make and g++ unless the checkout's
+# node_modules is reused) and names every missing one before it changes anything.
 #
 #   sudo systemd/install.sh            # from an unpacked checkout or release
 #
@@ -24,12 +26,41 @@ say() { printf '==> %s\n' "$*"; }
 die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "run as root (sudo $0)"
-command -v systemctl >/dev/null || die "systemd is required"
-NODE=$(command -v node) || die "Node.js 20 or newer is required (e.g. apt install nodejs from NodeSource)"
-NODE_MAJOR=$("$NODE" -p 'process.versions.node.split(".")[0]')
-[ "$NODE_MAJOR" -ge 20 ] || die "Node.js $("$NODE" --version) found; 20 or newer is required"
-command -v npm >/dev/null || die "npm is required"
-command -v systemd-notify >/dev/null || die "systemd-notify is required (package systemd)"
+
+# The checkout's own node_modules, when `npm ci` already ran in it (the README's Pi steps do):
+# reused rather than installed and compiled a second time. Built on this machine, for this Node.
+REUSE_MODULES=0
+if [ "$SRC" != "$PREFIX" ] && [ -f "$SRC/node_modules/.package-lock.json" ] &&
+   [ "$SRC/node_modules/.package-lock.json" -nt "$SRC/package-lock.json" ] &&
+   (cd "$SRC" && npm ls --all >/dev/null 2>&1); then
+  REUSE_MODULES=1
+fi
+
+# Every missing tool at once, before anything is changed.
+missing=()
+NODE=$(command -v node || true)
+if [ -z "$NODE" ]; then
+  missing+=("Node.js 20 or newer (NodeSource's nodejs package, see the README)")
+elif [ "$("$NODE" -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+  missing+=("Node.js 20 or newer (found $("$NODE" --version))")
+fi
+command -v npm >/dev/null || missing+=("npm (comes with Node.js)")
+command -v systemctl >/dev/null || missing+=("systemd (systemctl)")
+command -v systemd-notify >/dev/null || missing+=("systemd-notify (package systemd)")
+if [ "$REUSE_MODULES" = 0 ]; then
+  # better-sqlite3 downloads a prebuilt binary from GitHub; where that fails (offline, a
+  # firewall, a Node without one) npm ci compiles it with these.
+  for t in python3 make g++; do command -v "$t" >/dev/null || missing+=("$t (apt-get install -y python3 make g++)"); done
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  printf 'install.sh: missing, nothing was changed:\n' >&2
+  printf '  - %s\n' "${missing[@]}" >&2
+  exit 1
+fi
+# systemd as PID 1: not so in a chroot or while building an SD-card image. The unit is then
+# installed and enabled (it starts at the next boot) but not started here.
+SYSTEMD_RUNNING=0
+[ -d /run/systemd/system ] && SYSTEMD_RUNNING=1
 
 say "service user $SERVICE_USER"
 if ! id -u "$SERVICE_USER" >/dev/null 2>&1; then
@@ -45,9 +76,15 @@ if [ "$SRC" != "$PREFIX" ]; then
   tar -C "$SRC" --exclude=./data --exclude=./node_modules --exclude=./.git --exclude=./artifacts -cf - . | tar -C "$PREFIX" -xf -
 fi
 cd "$PREFIX"
-# onnxruntime-node's install script only downloads CUDA libraries (the CPU binaries ship in the
-# package); package.json's allowScripts denies it on npm 11, this skips it on older npm.
-ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
+if [ "$REUSE_MODULES" = 1 ]; then
+  say "node_modules from $SRC (npm ci already ran there)"
+  rm -rf "$PREFIX/node_modules"
+  cp -a "$SRC/node_modules" "$PREFIX/node_modules"
+else
+  # onnxruntime-node's install script only downloads CUDA libraries (the CPU binaries ship in the
+  # package); package.json's allowScripts denies it on npm 11, this skips it on older npm.
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
+fi
 npm run build --silent
 npm prune --omit=dev --no-audit --no-fund
 chown -R root:root "$PREFIX"
@@ -90,9 +127,13 @@ sed -e "s#^ExecStart=/usr/bin/node #ExecStart=$NODE #" \
     -e "s#/etc/safesphere-edge#$ETC#g" \
     "$PREFIX/systemd/safesphere-edge.service" >"$UNIT_DIR/safesphere-edge.service"
 chmod 0644 "$UNIT_DIR/safesphere-edge.service"
-systemctl daemon-reload
+[ "$SYSTEMD_RUNNING" = 1 ] && systemctl daemon-reload
 systemctl enable safesphere-edge.service
 
+if [ "$SYSTEMD_RUNNING" = 0 ]; then
+  say "installed and enabled; systemd is not running here (a chroot or an image), so it starts at the next boot"
+  exit 0
+fi
 if [ "${NO_START:-0}" = 1 ]; then
   say "installed (not started: NO_START=1)"
   exit 0

@@ -34,12 +34,10 @@ describe('analysis and timelapse on 100,000 incidents', () => {
 
   beforeAll(async () => {
     gw = await startGateway({ ...SITE, scoring: { enabled: false } });
-    const started = performance.now();
     seedIncidents(sqlite(gw.gateway.store), N, END, 28 * DAY);
-    const seedMs = performance.now() - started;
-    expect(seedMs).toBeLessThan(20_000);
     const db = sqlite(gw.gateway.store);
     rows = db.prepare('SELECT incident_id, created_at, camera_id, threat_level, threat_score, weapon_detected, weapon_types, behavior_summary FROM incidents').all() as Raw[];
+    expect(rows.length).toBe(N); // the seed's size, not its time (bench/analysis.ts times it)
     labels = db.prepare('SELECT id, incident_id, camera_id, label, created_at FROM labels').all() as typeof labels;
   }, 60_000);
   afterAll(async () => {

@@ -104,7 +104,7 @@ describe('config', () => {
     const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/bin/safesphere-edge.ts', '--config', file], {
       env: { ...process.env, SAFESPHERE_DATA_DIR: dir, SAFESPHERE_MQTT_PORT: '99999' },
       encoding: 'utf8',
-      timeout: 20_000,
+      timeout: 180_000, // a guard against a hang, not a limit: tsx compiles first (about 25 s under arm64 emulation)
     });
     expect(run.status).toBe(78);
     expect(run.stderr).toContain('http.port: must be >= 0');

@@ -1,9 +1,10 @@
 // No orphans from `npm start`: SIGTERM or SIGINT to npm reaches the daemon (the start script
 // execs node, and npm forwards both), and a parent killed outright is noticed by the daemon
 // itself. Either way no daemon is left and its ports are free within the shutdown deadline.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -96,4 +97,46 @@ describe('npm start leaves no orphan', () => {
       for (const p of ports) await until(() => portFree(p), 1000, `port ${p} to be free`);
     }, 240_000);
   }
+});
+
+describe('npm start builds only when the sources changed', () => {
+  /** A copy of what the build reads (src/, tsconfig.json, package.json), so this test's builds never race the others' dist/. */
+  function copy(): string {
+    const dir = tempDir('safesphere-build-');
+    dirs.push(dir);
+    cpSync(join(ROOT, 'src'), join(dir, 'src'), { recursive: true });
+    for (const f of ['tsconfig.json', 'package.json']) cpSync(join(ROOT, f), join(dir, f));
+    symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+    return dir;
+  }
+  const build = (dir: string) => spawnSync(process.execPath, [join(ROOT, 'scripts', 'build-if-changed.mjs'), dir], { encoding: 'utf8' });
+  const entry = (dir: string) => statSync(join(dir, 'dist', 'bin', 'safesphere-edge.js')).mtimeMs;
+
+  it('is the prestart script, and the systemd unit runs dist/ without npm or tsc', () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    expect(pkg.scripts.prestart).toBe('node scripts/build-if-changed.mjs');
+    const exec = /^ExecStart=(.*)$/m.exec(readFileSync(join(ROOT, 'systemd', 'safesphere-edge.service'), 'utf8'))![1]!;
+    expect(exec).toMatch(/^\/usr\/bin\/node \/opt\/safesphere-edge\/dist\/bin\/safesphere-edge\.js /);
+    expect(exec).not.toMatch(/npm|tsc|tsx/);
+  });
+
+  it('compiles on the first start, not on the next, and again after a source edit', () => {
+    const dir = copy();
+    const first = build(dir);
+    expect(first.status, first.stderr).toBe(0);
+    expect(first.stderr).toContain('compiling dist/');
+    const builtAt = entry(dir);
+
+    const second = build(dir);
+    expect(second.status).toBe(0);
+    expect(second.stderr).toContain('dist/ is current');
+    expect(entry(dir)).toBe(builtAt); // dist/ untouched: tsc did not run
+
+    const file = join(dir, 'src', 'levels.ts');
+    writeFileSync(file, `${readFileSync(file, 'utf8')}\n// edited\n`);
+    const third = build(dir);
+    expect(third.status, third.stderr).toBe(0);
+    expect(third.stderr).toContain('compiling dist/');
+    expect(readFileSync(join(dir, 'dist', 'levels.js'), 'utf8')).toContain('// edited');
+  }, 600_000);
 });
