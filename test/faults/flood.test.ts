@@ -131,7 +131,7 @@ describe('broker floods', () => {
     expect(during.length).toBeGreaterThan(0);
     const stored = await fetch(`${daemon.httpUrl}/incidents?camera_id=good-cam&limit=1000`);
     expect(stored.status).toBe(200);
-    expect(((await stored.json()) as unknown[]).length).toBe(goodN);
+    expect(((await stored.json()) as { incidents: unknown[] }).incidents.length).toBe(goodN);
     expect(idleClosed).toBe(0);
     expect(peakRss).toBeLessThan(MEMORY_MAX_MB * 0.6);
     await good.endAsync();
