@@ -16,8 +16,6 @@ export interface ActionPlan {
   mode?: ArmingMode;
   /** Set when the safety floor ran the full CRITICAL response regardless of the mode. */
   floor?: FloorRule;
-  /** The level whose response runs: the incident's level, or CRITICAL under the firearm floor. */
-  response: ThreatLevel;
 }
 
 /** What the floor reads of a report or a stored incident. */
@@ -69,15 +67,15 @@ export class ActionPolicy {
       // The safety floor: the full CRITICAL response, whatever the level and the mode.
       const rule = this.policy.CRITICAL;
       const mode = this.modeSource?.mode;
-      return { status: rule.status, actions: [...rule.actions, ...rule.weapon_actions], response: 'CRITICAL', floor, ...(mode && this.modes ? { mode } : {}) };
+      return { status: rule.status, actions: [...rule.actions, ...rule.weapon_actions], floor, ...(mode && this.modes ? { mode } : {}) };
     }
     const rule = this.policy[level];
     const actions = weaponDetected ? [...rule.actions, ...rule.weapon_actions] : rule.actions;
     const mode = this.modeSource?.mode;
-    if (!mode || !this.modes) return { status: rule.status, actions, response: level };
+    if (!mode || !this.modes) return { status: rule.status, actions };
     const keep = this.modes[mode][level];
-    if (keep.includes('*')) return { status: rule.status, actions, response: level, mode };
-    return { status: rule.status, actions: actions.filter((a) => keep.includes(a.type)), response: level, mode };
+    if (keep.includes('*')) return { status: rule.status, actions, mode };
+    return { status: rule.status, actions: actions.filter((a) => keep.includes(a.type)), mode };
   }
 
   /** Every action type the policy can plan, for checking that something handles each. */
