@@ -305,7 +305,9 @@ say "figures (arm64 under qemu-user on $(nproc) x86_64 cores; load average: $(cu
 echo "npm ci (README step):      $NPM_CI_S s"
 echo "start to healthy:          $HEALTHY_S s (compiled daemon, as the unit runs it)"
 echo "smoke:                     HTTP report $HTTP_CODE, MQTT PUBACK, both stored, /model 200, editor page + login 200"
-echo "RSS while serving:         gateway $((RSS_MAIN / 1024)) MB + Node-RED $((RSS_KIDS / 1024)) MB (INCLUDING the qemu emulator)"
+# Node-RED runs in a thread of the gateway (nodered.isolation: worker), so it is in the gateway's
+# figure; child processes (none by default) are added apart.
+echo "RSS while serving:         gateway with its Node-RED thread $((RSS_MAIN / 1024)) MB, child processes $((RSS_KIDS / 1024)) MB (INCLUDING the qemu emulator)"
 echo "SIGTERM to exit:           $STOP_S s (exit $code)"
 echo "test slice:                $SLICE_S s"
 echo "check:arm64 total:         $(secs "$T_ALL" "$(now)") s"
