@@ -101,6 +101,24 @@ describe('dispatch priority', () => {
     expect(lows).toEqual(low.map((o) => o.actions[0]!.id));
   });
 
+  it('a HIGH report naming a firearm runs the CRITICAL response, and goes ahead of queued HIGH work', async () => {
+    const highs = await Promise.all(Array.from({ length: LOW_ACTIONS / 4 }, (_, i) => submit(`INC_HIGH_${i}`, 'HIGH')));
+    const armed = await pipeline.submit(validator.validate(seedReport({ incident_id: 'INC_HIGH_PISTOL', threat_level: 'HIGH', threat_score: 0.7, is_critical: false, weapon_detected: true, weapon_types: ['pistols'] }), 'http', null));
+    const got: ActionMessage[] = [];
+    tracker.registerActionNode({ id: 'all', filter: { types: [], levels: [], cameras: [], zones: [] }, deliver: (m) => got.push(m) });
+    tracker.setFlowsRunning(true);
+    for (const o of highs) plan(o);
+    const direct = got.length;
+    expect(tracker.queuedForDispatch).toBeGreaterThan(0);
+    plan(armed);
+    expect(got.length).toBe(direct);
+    await turns(1);
+    // Its level stays HIGH; its actions are the CRITICAL response's and leave ahead of the other HIGH work.
+    expect(armed.actions.map((a) => a.action_type)).toContain('police_dispatch');
+    const next = got.slice(direct, direct + armed.actions.length);
+    expect(new Set(next.map((m) => m.action.id))).toEqual(new Set(armed.actions.map((a) => a.id)));
+  });
+
   it('after a deploy, the CRITICAL waiting behind 10,000 pending LOW actions goes first', async () => {
     const { low, critical } = await storm();
     const got: ActionMessage[] = [];

@@ -10,6 +10,7 @@ import { ActionStore } from './action-store.js';
 import { DeviceMap, SirenFeedback, type Zone } from './devices.js';
 import { NodeRedHost } from './node-red-host.js';
 import { NodeRedThread, type EditorTls, type FlowHost } from './node-red-thread.js';
+import { WeaponVocabulary } from '../scoring/vocabulary.js';
 import { ActionTracker, type RouteProvider } from './tracker.js';
 import type { ArmingControl, AutomationBridge, BrokerAccess, NotifyRequest, PublishOptions } from './types.js';
 
@@ -66,6 +67,7 @@ export class Automation {
       log,
       options.routeProvider ?? null,
       this.ownedElsewhere,
+      new WeaponVocabulary(config.scoring.firearm_terms),
     );
     const tracker = this.tracker;
     this.feedback = new SirenFeedback(config.devices.sirens);

@@ -16,6 +16,8 @@ import { incidentView, type PlannedAction, type StoredIncident } from '../store/
 import type { ActionStore } from './action-store.js';
 import type { DeviceMap } from './devices.js';
 import { byLevel } from '../levels.js';
+import { incidentResponseLevel } from '../policy/policy.js';
+import { BUILTIN_VOCABULARY, type WeaponVocabulary } from '../scoring/vocabulary.js';
 import { DispatchQueue } from './dispatch-queue.js';
 import {
   FINAL_STATES,
@@ -96,7 +98,13 @@ export class ActionTracker implements Omit<AutomationBridge, 'publish'> {
     private readonly routeProvider: RouteProvider | null = null,
     /** Action types another stage carries out (contacts and escalation, src/notify/): never dispatched to flows. */
     private readonly ownedElsewhere: (type: string) => boolean = () => false,
+    /** The firearm floor's vocabulary: a firearm's actions go with the CRITICAL ones (src/policy/policy.ts). */
+    private readonly vocabulary: WeaponVocabulary = BUILTIN_VOCABULARY,
   ) {}
+
+  private priority(t: Tracked): ThreatLevel {
+    return incidentResponseLevel(t.incident, this.vocabulary);
+  }
 
   // ---- the bridge the SafeSphere nodes use ------------------------------------------
 
@@ -118,7 +126,7 @@ export class ActionTracker implements Omit<AutomationBridge, 'publish'> {
 
   private dispatchPending(): void {
     const pending = [...this.tracked.values()].filter((t) => t.state === 'pending');
-    pending.sort((a, b) => byLevel(a.incident.threat_level, b.incident.threat_level));
+    pending.sort((a, b) => byLevel(this.priority(a), this.priority(b)));
     for (const t of pending) this.enqueue(t);
   }
 
@@ -126,7 +134,7 @@ export class ActionTracker implements Omit<AutomationBridge, 'publish'> {
     // While flows deploy, actions wait as pending; setFlowsRunning hands them over, CRITICAL first.
     if (t.queued || !this.flowsRunning) return;
     t.queued = true;
-    this.queue.push(t.incident.threat_level, t);
+    this.queue.push(this.priority(t), t);
   }
 
   /** Actions waiting in the dispatch queue. */

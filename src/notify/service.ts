@@ -9,7 +9,7 @@ import { CHANNEL_KINDS, LEVELS, type GatewayConfig, type ThreatLevel } from '../
 import type { EventBus } from '../events/bus.js';
 import type { ComponentHealth } from '../health.js';
 import type { Logger } from '../logger.js';
-import { namesFirearm, responseLevel } from '../policy/policy.js';
+import { incidentResponseLevel, namesFirearm, type IncidentWeapons } from '../policy/policy.js';
 import { WeaponVocabulary } from '../scoring/vocabulary.js';
 import { STATION_RESTORE_STEP, STATION_STEP, type ActionChange, type DeliveryRow, type EscalationRow, type StepEntry } from '../store/notify.js';
 import type { Store } from '../store/store.js';
@@ -80,8 +80,8 @@ export class NotifyService implements AckSink {
   private readonly vocabulary: WeaponVocabulary;
 
   /** The level whose contacts are told: CRITICAL's when the firearm floor holds (src/policy/policy.ts). */
-  private responseOf(i: { threat_level: ThreatLevel; weapon_detected: boolean | number; weapon_types: string }): ThreatLevel {
-    return responseLevel(i.threat_level, { weapon_detected: i.weapon_detected === true || i.weapon_detected === 1, weapon_types: JSON.parse(i.weapon_types) as string[] }, this.vocabulary);
+  private responseOf(i: IncidentWeapons): ThreatLevel {
+    return incidentResponseLevel(i, this.vocabulary);
   }
 
   /** Action types this service carries: the policy's notification types and its own deliveries. */

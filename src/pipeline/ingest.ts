@@ -230,12 +230,14 @@ export class IngestPipeline {
     }
   }
 
-  /** Hands the batch's incidents to the act stage, CRITICAL first (the sort is stable: arrival order within a level). */
+  /** Hands the batch's incidents to the act stage, CRITICAL responses first (the sort is stable: arrival order within a level). */
   private announceStored(): void {
     this.announce = null;
     const stored = this.stored;
     this.stored = [];
-    stored.sort((a, b) => byLevel(a.incident.threat_level, b.incident.threat_level));
+    // By the level whose response runs: a HIGH report naming a firearm gets CRITICAL's, and goes with them.
+    const rank = new Map(stored.map((r) => [r, this.policy.responseOf(r.incident)]));
+    stored.sort((a, b) => byLevel(rank.get(a)!, rank.get(b)!));
     for (const result of stored) {
       this.bus.emit('incident.stored', { incident: result.incident, actions: result.actions });
       for (const action of result.actions) this.bus.emit('action.planned', { incident: result.incident, action });

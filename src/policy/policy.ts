@@ -41,6 +41,22 @@ export function responseLevel(level: ThreatLevel, report: WeaponReport, vocabula
   return namesFirearm(report, vocabulary) ? 'CRITICAL' : level;
 }
 
+/** A stored incident (weapon_detected 0/1, weapon_types as its JSON) or its view. */
+export interface IncidentWeapons {
+  threat_level: ThreatLevel;
+  weapon_detected: boolean | number;
+  weapon_types: string | readonly string[];
+}
+
+/**
+ * The level whose response an incident gets, from what is stored of it: what contacts'
+ * escalation follows and what dispatch priority orders by (CRITICAL first, a firearm included).
+ */
+export function incidentResponseLevel(i: IncidentWeapons, vocabulary: WeaponVocabulary): ThreatLevel {
+  const types = typeof i.weapon_types === 'string' ? (JSON.parse(i.weapon_types) as string[]) : i.weapon_types;
+  return responseLevel(i.threat_level, { weapon_detected: i.weapon_detected === true || i.weapon_detected === 1, weapon_types: types }, vocabulary);
+}
+
 /** The current arming mode (src/arming/ArmingService). */
 export interface ModeSource {
   readonly mode: ArmingMode;
@@ -76,6 +92,11 @@ export class ActionPolicy {
     const keep = this.modes[mode][level];
     if (keep.includes('*')) return { status: rule.status, actions, mode };
     return { status: rule.status, actions: actions.filter((a) => keep.includes(a.type)), mode };
+  }
+
+  /** The level whose response an incident gets (incidentResponseLevel with this site's vocabulary). */
+  responseOf(incident: IncidentWeapons): ThreatLevel {
+    return incidentResponseLevel(incident, this.vocabulary);
   }
 
   /** Every action type the policy can plan, for checking that something handles each. */
