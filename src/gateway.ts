@@ -15,6 +15,7 @@ import { HealthRegistry } from './health.js';
 import * as integrity from './integrity/module.js';
 import * as incidents from './incidents/module.js';
 import type { Logger } from './logger.js';
+import * as memory from './memory/module.js';
 import * as metrics from './metrics/module.js';
 import * as navigation from './navigation/module.js';
 import * as notify from './notify/module.js';
@@ -45,6 +46,7 @@ export interface GatewayOptions {
 
 /** Dependency order: a module may use what the modules before it provide. */
 const modules = (options: GatewayOptions): ModuleFactory[] => [
+  memory.create, // mqtt-packet's number cache off before the broker's first packet
   storeModule.create, // its check comes first: no token file is generated next to a damaged database
   integrity.create, // the commit mark vs the database, before anything can commit
   backup.create, // scheduled backups: stopped before the store closes
@@ -83,7 +85,7 @@ export class Gateway {
     options: GatewayOptions = {},
   ) {
     this.bus = new EventBus(log.child({ component: 'bus' }));
-    this.store = new Store(config.data_dir, log.child({ component: 'store' }));
+    this.store = new Store(config.data_dir, log.child({ component: 'store' }), { cacheMb: config.memory.sqlite_cache_mb });
     this.access = new AccessControl(config, log.child({ component: 'auth' }));
     const ctx: ModuleContext = {
       config,

@@ -1,10 +1,23 @@
 // Test harness for the real daemon: `node --import tsx src/bin/safesphere-edge.ts` in a
 // child process, on loopback port 0, reading its ports from the "gateway started" log line.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * The node flags of package.json's start script (the V8 memory settings, README "Memory"):
+ * every daemon a test or bench starts runs with them, as `npm start` and the unit do.
+ */
+export function shippedNodeFlags(): string[] {
+  const start = (JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
+  const m = /^exec node ((?:--\S+ )*)dist\/bin\/safesphere-edge\.js$/.exec(start);
+  if (!m) throw new Error(`package.json's start script is not "exec node [flags] dist/bin/safesphere-edge.js": ${start}`);
+  return m[1]!.trim().split(' ').filter(Boolean);
+}
 
 /** The env that gives the daemon the shipped notify.action_types (test/daemon.ts turns them off by default). */
 export const NOTIFY_AS_SHIPPED = {
@@ -82,7 +95,7 @@ export class Daemon {
   ): Promise<Daemon> {
     // nodeArgs: flags for node itself (e.g. --cpu-prof, which NODE_OPTIONS does not take); also
     // DAEMON_NODE_ARGS, to profile the daemon a bench spawns: "--cpu-prof --cpu-prof-dir=/tmp/p".
-    const nodeArgs = [...(options.nodeArgs ?? []), ...(process.env.DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean)];
+    const nodeArgs = [...shippedNodeFlags(), ...(options.nodeArgs ?? []), ...(process.env.DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean)];
     const args = [...nodeArgs, ...(options.built ? ['dist/bin/safesphere-edge.js'] : ['--import', 'tsx', 'src/bin/safesphere-edge.ts'])];
     const child = spawn(process.execPath, args, {
       cwd: PROJECT_ROOT,

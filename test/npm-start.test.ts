@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { waitFor } from './daemon.js';
+import { shippedNodeFlags, waitFor } from './daemon.js';
 import { tempDir } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -116,7 +116,9 @@ describe('npm start builds only when the sources changed', () => {
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
     expect(pkg.scripts.prestart).toBe('node scripts/build-if-changed.mjs');
     const exec = /^ExecStart=(.*)$/m.exec(readFileSync(join(ROOT, 'systemd', 'safesphere-edge.service'), 'utf8'))![1]!;
-    expect(exec).toMatch(/^\/usr\/bin\/node \/opt\/safesphere-edge\/dist\/bin\/safesphere-edge\.js /);
+    // The same node flags as npm start (test/daemon.ts runs the daemon with them too).
+    expect(exec.startsWith(`/usr/bin/node ${shippedNodeFlags().join(' ')} /opt/safesphere-edge/dist/bin/safesphere-edge.js `), exec).toBe(true);
+    expect(shippedNodeFlags()).toEqual(['--max-semi-space-size=4', '--heap-growing-percent=50']);
     expect(exec).not.toMatch(/npm|tsc|tsx/);
   });
 

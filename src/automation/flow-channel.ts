@@ -12,6 +12,7 @@ import type { ActionFilter, ActionMessage } from './types.js';
 export interface FlowWorkerData {
   nodered: GatewayConfig['nodered'];
   limits: GatewayConfig['limits'];
+  memory: GatewayConfig['memory'];
   dataDir: string;
   logLevel: string;
   broker: { host: string; port: number };

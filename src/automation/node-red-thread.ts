@@ -31,15 +31,21 @@ export interface FlowHost {
   stop(): Promise<void>;
 }
 
+/** memory.nodered_young_generation_mb (0: V8's default, which grows to 48 MB and keeps it). */
+function limits(data: FlowWorkerData): { maxYoungGenerationSizeMb?: number } {
+  const young = data.memory.nodered_young_generation_mb;
+  return young > 0 ? { maxYoungGenerationSizeMb: young } : {};
+}
+
 /** The worker's entry: the compiled .js, or the .ts source through tsx (tests run the sources). */
 function spawnWorker(data: FlowWorkerData): Worker {
   const self = import.meta.url;
   if (self.endsWith('.ts')) {
     const entry = new URL('./node-red-worker.ts', self).href;
     const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); })`;
-    return new Worker(boot, { eval: true, workerData: data });
+    return new Worker(boot, { eval: true, workerData: data, resourceLimits: limits(data) });
   }
-  return new Worker(new URL('./node-red-worker.js', self), { workerData: data });
+  return new Worker(new URL('./node-red-worker.js', self), { workerData: data, resourceLimits: limits(data) });
 }
 
 export class NodeRedThread implements FlowHost {
@@ -96,6 +102,7 @@ export class NodeRedThread implements FlowHost {
     const data: FlowWorkerData = {
       nodered: this.config.nodered,
       limits: this.config.limits,
+      memory: this.config.memory,
       dataDir: this.config.data_dir,
       logLevel: this.log.level,
       broker: { host, port: this.broker.port() },

@@ -8,6 +8,8 @@ import type { LogLevel } from '../config/schema.js';
 import { createLogger } from '../logger.js';
 import type { CallMethod, FlowWorkerData, FromFlows, ToFlows } from './flow-channel.js';
 import { NodeRedHost } from './node-red-host.js';
+import { IdleCollector } from '../memory/idle-collector.js';
+import { disableMqttNumberCache, NODE_RED_MQTT_LIBRARIES } from '../memory/mqtt-cache.js';
 import type { ActionMessage, ActionNodeHandle, AutomationBridge, IncidentNodeHandle } from './types.js';
 
 function run(port: NonNullable<typeof parentPort>, data: FlowWorkerData): void {
@@ -17,6 +19,14 @@ function run(port: NonNullable<typeof parentPort>, data: FlowWorkerData): void {
   // As the daemon does on its own thread: a flow's forgotten rejection is logged, not fatal.
   // An uncaught exception does end this thread; the gateway restarts it (node-red-thread.ts).
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled promise rejection'));
+  // This thread's own isolate: its own mqtt-packet and heap (src/memory/).
+  if (!data.memory.mqtt_number_cache) disableMqttNumberCache(NODE_RED_MQTT_LIBRARIES);
+  const collector = data.memory.idle_collect
+    ? new IdleCollector({ idleAfterMs: data.memory.idle_after_ms, growthMb: data.memory.collect_growth_mb }, (r) =>
+        log.info({ heap_before_mb: Math.round(r.heapBeforeMb), heap_after_mb: Math.round(r.heapAfterMb), ms: Math.round(r.ms) }, 'idle: heap collected'),
+      )
+    : null;
+  collector?.start();
   const actionNodes = new Map<number, ActionNodeHandle>();
   const incidentNodes = new Map<number, IncidentNodeHandle>();
   const calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
@@ -123,6 +133,7 @@ function run(port: NonNullable<typeof parentPort>, data: FlowWorkerData): void {
       case 'ping':
         return send({ t: 'pong', seq: message.seq });
       case 'stop':
+        collector?.stop();
         host.stop().then(
           () => send({ t: 'stopped' }),
           (err: Error) => {

@@ -533,6 +533,35 @@ export const ConfigSchema = Type.Object(
       },
       'JSON logs on stdout (pino).',
     ),
+    memory: obj(
+      {
+        idle_collect: Type.Boolean({
+          default: true,
+          description:
+            "Give a burst's memory back: once the gateway's thread (and Node-RED's) has been idle for idle_after_ms and its heap has grown collect_growth_mb, run a full garbage collection there. Node never collects while idle, so without this the heap a burst grew stays grown. A collection takes 10-70 ms and runs only while nothing happens.",
+        }),
+        idle_after_ms: Type.Integer({ minimum: 500, maximum: 600000, default: 3000, description: 'How long a thread must be idle (event loop under 5 % busy) before it collects.' }),
+        collect_growth_mb: Type.Integer({ minimum: 1, maximum: 4096, default: 16, description: 'Collect only when the heap has grown this much since the last collection.' }),
+        nodered_young_generation_mb: Type.Integer({
+          minimum: 0,
+          maximum: 256,
+          default: 16,
+          description:
+            "The Node-RED thread's V8 young generation, in MB (nodered.isolation: worker). V8's default lets it grow to 48 MB and keeps what it grew. 0: V8's default.",
+        }),
+        sqlite_cache_mb: Type.Integer({
+          minimum: 1,
+          maximum: 1024,
+          default: 4,
+          description: "SQLite's page cache for the store's connection, in MB. The OS caches the database file too, so a miss costs a read() from memory, not the disk.",
+        }),
+        mqtt_number_cache: Type.Boolean({
+          default: false,
+          description: "mqtt-packet's cache of 65,536 pre-built number Buffers, about 6 MB in each thread that speaks MQTT. Off: each packet's numbers are written as they come.",
+        }),
+      },
+      'How the gateway trades memory for speed: a Raspberry Pi shares 1 to 8 GB between everything on it.',
+    ),
     shutdown: obj(
       {
         timeout_ms: Type.Integer({

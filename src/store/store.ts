@@ -99,6 +99,8 @@ export interface StoreOptions {
   lock?: boolean;
   /** The migrations to apply (tests of future migrations); default MIGRATIONS. */
   migrations?: readonly Migration[];
+  /** SQLite's page cache for this connection in MB (memory.sqlite_cache_mb); default 4. */
+  cacheMb?: number;
 }
 
 export class Store {
@@ -203,7 +205,8 @@ export class Store {
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
       db.pragma('busy_timeout = 5000');
-      db.pragma('cache_size = -16000');
+      // Negative: KiB. Small on purpose (memory.sqlite_cache_mb): the OS caches the file as well.
+      db.pragma(`cache_size = -${Math.round((this.options.cacheMb ?? 4) * 1024)}`);
       db.pragma('temp_store = MEMORY');
       this.migrate(db);
     } catch (err) {

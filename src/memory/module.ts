@@ -1,0 +1,40 @@
+// Memory on a small board (config `memory`): mqtt-packet's number cache off, and the gateway
+// thread's idle collector (idle-collector.ts). The Node-RED thread runs its own collector and
+// its young-generation cap (src/automation/node-red-thread.ts). First in the start order so
+// the cache is off before the broker writes its first packet.
+import v8 from 'node:v8';
+import type { Module, ModuleContext } from '../module.js';
+import { IdleCollector } from './idle-collector.js';
+import { disableMqttNumberCache, GATEWAY_MQTT_LIBRARIES } from './mqtt-cache.js';
+
+const MB = 1024 * 1024;
+
+export function create(ctx: ModuleContext): Module {
+  const config = ctx.config.memory;
+  const log = ctx.logger('memory');
+  const collector = config.idle_collect
+    ? new IdleCollector({ idleAfterMs: config.idle_after_ms, growthMb: config.collect_growth_mb }, (r) =>
+        log.info({ thread: 'gateway', heap_before_mb: Math.round(r.heapBeforeMb), heap_after_mb: Math.round(r.heapAfterMb), ms: Math.round(r.ms) }, 'idle: heap collected'),
+      )
+    : null;
+  return {
+    name: 'memory',
+    async start() {
+      // Process-wide for this thread's mqtt-packet: not undone by stop().
+      if (!config.mqtt_number_cache) disableMqttNumberCache(GATEWAY_MQTT_LIBRARIES);
+      collector?.start();
+    },
+    async stop() {
+      collector?.stop();
+    },
+    health: () => ({
+      memory: {
+        status: 'up',
+        rss_mb: Math.round(process.memoryUsage.rss() / MB),
+        gateway_heap_mb: Math.round(v8.getHeapStatistics().total_physical_size / MB),
+        idle_collections: collector?.stats.collections ?? 0,
+        last_idle_collection: collector?.stats.last ?? null,
+      },
+    }),
+  };
+}
