@@ -9,7 +9,7 @@
 // reads its own event-loop utilisation; once it has been under IDLE_ELU for `idleAfterMs` and
 // its heap has grown `growthMb` since the last collection, it runs a full collection, and a
 // second one on the next check (the first frees the objects, the second lets V8 release the
-// emptied pages). A collection of this heap takes 10-70 ms; it only runs when nothing is
+// emptied pages). A collection of a heap that size took 13-69 ms in a test script; it only runs when nothing is
 // happening, and a report that arrives during one waits that long once.
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import v8 from 'node:v8';
