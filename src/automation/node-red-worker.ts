@@ -8,7 +8,7 @@ import type { LogLevel } from '../config/schema.js';
 import { createLogger } from '../logger.js';
 import type { CallMethod, FlowWorkerData, FromFlows, ToFlows } from './flow-channel.js';
 import { NodeRedHost } from './node-red-host.js';
-import { IdleCollector } from '../memory/idle-collector.js';
+import { idleCollectorFor } from '../memory/idle-collector.js';
 import { disableMqttNumberCache, NODE_RED_MQTT_LIBRARIES } from '../memory/mqtt-cache.js';
 import type { ActionMessage, ActionNodeHandle, AutomationBridge, IncidentNodeHandle } from './types.js';
 
@@ -21,11 +21,7 @@ function run(port: NonNullable<typeof parentPort>, data: FlowWorkerData): void {
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled promise rejection'));
   // This thread's own isolate: its own mqtt-packet and heap (src/memory/).
   if (!data.memory.mqtt_number_cache) disableMqttNumberCache(NODE_RED_MQTT_LIBRARIES);
-  const collector = data.memory.idle_collect
-    ? new IdleCollector({ idleAfterMs: data.memory.idle_after_ms, growthMb: data.memory.collect_growth_mb }, (r) =>
-        log.info({ heap_before_mb: Math.round(r.heapBeforeMb), heap_after_mb: Math.round(r.heapAfterMb), ms: Math.round(r.ms) }, 'idle: heap collected'),
-      )
-    : null;
+  const collector = idleCollectorFor(data.memory, log);
   collector?.start();
   const actionNodes = new Map<number, ActionNodeHandle>();
   const incidentNodes = new Map<number, IncidentNodeHandle>();

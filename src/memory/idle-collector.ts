@@ -3,7 +3,7 @@
 // old generation past its limit, so after a 20,000-report burst the gateway's thread held 99 MB
 // of old generation with 37 MB live, and kept it (no allocation, no collection) until the next
 // burst. V8's own alternative, --optimize-for-size, made allocation-heavy work 5.6 times
-// slower in a worker (bench notes in README, Performance).
+// slower in a worker (README, "Memory").
 //
 // So each thread that bursts (the gateway's, Node-RED's) runs one of these: every `checkMs` it
 // reads its own event-loop utilisation; once it has been under IDLE_ELU for `idleAfterMs` and
@@ -14,6 +14,8 @@
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import type { GatewayConfig } from '../config/schema.js';
+import type { Logger } from '../logger.js';
 
 /** Event-loop utilisation under which a check counts as idle (heartbeats and timers only). */
 export const IDLE_ELU = 0.05;
@@ -118,4 +120,12 @@ export class IdleCollector {
     this.stats.last = { ...report, at: new Date().toISOString() };
     this.onCollected(report);
   }
+}
+
+/** The collector `memory` configures for one thread (null when memory.idle_collect is off); it logs each collection. */
+export function idleCollectorFor(memory: GatewayConfig['memory'], log: Logger): IdleCollector | null {
+  if (!memory.idle_collect) return null;
+  return new IdleCollector({ idleAfterMs: memory.idle_after_ms, growthMb: memory.collect_growth_mb }, (r) =>
+    log.info({ heap_before_mb: Math.round(r.heapBeforeMb), heap_after_mb: Math.round(r.heapAfterMb), ms: Math.round(r.ms) }, 'idle: heap collected'),
+  );
 }

@@ -4,19 +4,14 @@
 // the cache is off before the broker writes its first packet.
 import v8 from 'node:v8';
 import type { Module, ModuleContext } from '../module.js';
-import { IdleCollector } from './idle-collector.js';
+import { idleCollectorFor } from './idle-collector.js';
 import { disableMqttNumberCache, GATEWAY_MQTT_LIBRARIES } from './mqtt-cache.js';
 
 const MB = 1024 * 1024;
 
 export function create(ctx: ModuleContext): Module {
   const config = ctx.config.memory;
-  const log = ctx.logger('memory');
-  const collector = config.idle_collect
-    ? new IdleCollector({ idleAfterMs: config.idle_after_ms, growthMb: config.collect_growth_mb }, (r) =>
-        log.info({ thread: 'gateway', heap_before_mb: Math.round(r.heapBeforeMb), heap_after_mb: Math.round(r.heapAfterMb), ms: Math.round(r.ms) }, 'idle: heap collected'),
-      )
-    : null;
+  const collector = idleCollectorFor(config, ctx.logger('memory').child({ thread: 'gateway' }));
   return {
     name: 'memory',
     async start() {
