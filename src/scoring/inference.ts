@@ -21,6 +21,9 @@ parentPort.on('message', async (msg) => {
         interOpNumThreads: 1,
         executionMode: 'sequential',
         graphOptimizationLevel: 'all',
+        // The re-scorer's tensors are a few KB: onnxruntime's CPU arena would keep its first chunk
+        // (and every extension) for the process's life, for nothing.
+        enableCpuMemArena: false,
       });
       const inputs = session.inputMetadata.map((m) => ({ name: m.name, isTensor: m.isTensor, type: m.type, shape: m.shape }));
       const outputs = session.outputMetadata.map((m) => ({ name: m.name, isTensor: m.isTensor, type: m.type, shape: m.shape }));
@@ -44,6 +47,9 @@ parentPort.on('message', async (msg) => {
   }
 });
 `;
+
+/** The inference thread's young generation (README, "Memory"). */
+const INFERENCE_YOUNG_GENERATION_MB = 2;
 
 export interface TensorInfo {
   name: string;
@@ -95,6 +101,9 @@ export class InferenceWorker {
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
       workerData: { ortPath: require.resolve('onnxruntime-node') },
+      // This thread only passes small messages and tensors; V8's default young generation (or
+      // npm start's --max-semi-space-size) would let it grow, and keep, megabytes it never needs.
+      resourceLimits: { maxYoungGenerationSizeMb: INFERENCE_YOUNG_GENERATION_MB },
     });
     worker.on('message', (msg: Reply) => {
       if (this.runIds.delete(msg.id)) this.runsInFlight--;
