@@ -118,7 +118,7 @@ describe('npm start builds only when the sources changed', () => {
     const exec = /^ExecStart=(.*)$/m.exec(readFileSync(join(ROOT, 'systemd', 'safesphere-edge.service'), 'utf8'))![1]!;
     // The same node flags as npm start (test/daemon.ts runs the daemon with them too).
     expect(exec.startsWith(`/usr/bin/node ${shippedNodeFlags().join(' ')} /opt/safesphere-edge/dist/bin/safesphere-edge.js `), exec).toBe(true);
-    expect(shippedNodeFlags()).toEqual(['--max-semi-space-size=4', '--heap-growing-percent=50']);
+    expect(shippedNodeFlags()).toEqual(['--max-semi-space-size=8', '--heap-growing-percent=50']);
     expect(exec).not.toMatch(/npm|tsc|tsx/);
   });
 
