@@ -125,6 +125,7 @@ export class Gateway {
         throw err;
       }
     }
+    for (const module of this.modules) module.started?.();
   }
 
   /** Reloads what can change without a restart (SIGHUP): the TLS certificates. */

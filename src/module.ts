@@ -28,6 +28,8 @@ export interface Module {
   routes?(app: FastifyInstance): PromiseLike<unknown> | void;
   /** Reloads what can change without a restart (SIGHUP); each key says whether it worked. */
   reload?(): Record<string, boolean>;
+  /** Called once every module has started, before the daemon reports ready (memory: a start-up collection). */
+  started?(): void;
   /** The start-up banner's lines for this feature, read after every module started. */
   banner?(at: BannerContext): string[];
 }

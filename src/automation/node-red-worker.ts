@@ -142,7 +142,10 @@ function run(port: NonNullable<typeof parentPort>, data: FlowWorkerData): void {
   });
 
   host.start().then(
-    () => send({ t: 'started', port: host.port, lanPort: host.lanPort }),
+    () => {
+      collector?.settle(); // Node-RED's load and the flows' start are this thread's start-up garbage
+      send({ t: 'started', port: host.port, lanPort: host.lanPort });
+    },
     (err: Error) => send({ t: 'start-failed', error: err.message }),
   );
 }

@@ -19,6 +19,10 @@ export function create(ctx: ModuleContext): Module {
       if (!config.mqtt_number_cache) disableMqttNumberCache(GATEWAY_MQTT_LIBRARIES);
       collector?.start();
     },
+    // Last in the start order's sense: after every module (and the Node-RED thread) started.
+    started() {
+      collector?.settle();
+    },
     async stop() {
       collector?.stop();
     },
