@@ -7,7 +7,7 @@
 // Run: npm run build && npx tsx bench/shipped.ts   (BENCH_SECONDS scales the paced runs; BENCH_CPU_PROF=dir profiles the daemon;
 // BENCH_ONLY=siren,high,paced,burst picks scenarios; BENCH_DEBUG=1 prints the siren latencies in order)
 import { fork } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -122,6 +122,31 @@ function cpuProbe(): number {
   return performance.now() - t;
 }
 
+/**
+ * The disk right now: 200 fdatasync() calls of an 8 KB write, 10 ms apart, in the directory the
+ * daemons' databases go to. Every PUBACK waits on one; on this VM one in a few hundred takes
+ * 20-90 ms, and a p99 over 80 samples is the slowest one.
+ */
+async function fsyncProbe(): Promise<{ p50: number; p99: number; max: number }> {
+  const d = mkdtempSync(join(tmpdir(), 'safesphere-bench-fsync-'));
+  const fd = openSync(join(d, 'probe'), 'w');
+  const block = Buffer.alloc(8192, 1);
+  const ms: number[] = [];
+  try {
+    for (let i = 0; i < 200; i++) {
+      const t = performance.now();
+      writeSync(fd, block, 0, block.length, (i % 64) * block.length);
+      fdatasyncSync(fd);
+      ms.push(performance.now() - t);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  } finally {
+    closeSync(fd);
+    rmSync(d, { recursive: true, force: true });
+  }
+  return { p50: pct(ms, 50), p99: pct(ms, 99), max: Math.max(...ms) };
+}
+
 interface Row {
   figure: string;
   value: string;
@@ -134,7 +159,7 @@ const rows: Row[] = [];
 let lostAcks = 0;
 const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '—');
 const want = (name: string) => ONLY.length === 0 || ONLY.includes(name);
-const probeBefore = { load: loadavg(), cpuMs: cpuProbe() };
+const probeBefore = { load: loadavg(), cpuMs: cpuProbe(), fsync: await fsyncProbe() };
 const dirs: string[] = [];
 const dir = (tag: string) => {
   const d = mkdtempSync(join(tmpdir(), `safesphere-bench-shipped-${tag}-`));
@@ -159,7 +184,7 @@ try {
     const sirenFrom = gw.lines.length;
     const r = await load({ kind: 'siren', url, rate: 10, seconds: SECONDS, sirenTopic: SIREN_TOPIC, prefix: 'SIREN10' });
     const p99 = pct(r.sirenLatency, 99);
-    if (process.env.BENCH_DEBUG) console.error('siren latencies in order:', r.sirenLatency.map((x) => x.toFixed(1)).join(' '));
+    if (process.env.BENCH_DEBUG) console.error('siren (PUBACK) latencies in order:', r.sirenLatency.map((x, i) => `${x.toFixed(1)}(${r.ackLatency[i]?.toFixed(1)})`).join(' '));
     rows.push({
       figure: 'report → siren, 10 reports/s, publisher subscribed on the same connection: p50 / p99 ms',
       value: `${f1(pct(r.sirenLatency, 50))} / ${f1(p99)} (${r.sirenLatency.length}/${r.sent} sirens; ${collectionsSince(sirenFrom)} idle collections during; after a 1 s warm-up whose first report, the first after start, took ${f1(warm.sirenLatency[0] ?? Number.NaN)} ms)`,
@@ -275,8 +300,9 @@ try {
 
 // An acknowledged report missing from the store is a durability failure, not a slow machine.
 if (lostAcks > 0) process.exitCode = 1;
-const probeAfter = { load: loadavg(), cpuMs: cpuProbe() };
+const probeAfter = { load: loadavg(), cpuMs: cpuProbe(), fsync: await fsyncProbe() };
 const la = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
+const fsyncText = (p: { p50: number; p99: number; max: number }) => `${p.p50.toFixed(2)} / ${p.p99.toFixed(2)} / ${p.max.toFixed(1)}`;
 process.stdout.write(
   [
     '',
@@ -288,7 +314,7 @@ process.stdout.write(
     '| --- | ---: | --- | --- | --- |',
     ...rows.map((r) => `| ${r.figure} | ${r.value} | ${r.target} | ${r.pass ? '**PASS**' : '**FAIL**'} | ${[r.config ?? 'none', EXTRA_NOTE].filter(Boolean).join('; ')} |`),
     '',
-    `Machine probe: load average ${la(probeBefore.load)} before, ${la(probeAfter.load)} after; 50 M-step CPU probe ${probeBefore.cpuMs.toFixed(0)} ms before, ${probeAfter.cpuMs.toFixed(0)} ms after (a quiet core here: see bench/README.md).`,
+    `Machine probe: load average ${la(probeBefore.load)} before, ${la(probeAfter.load)} after; 50 M-step CPU probe ${probeBefore.cpuMs.toFixed(0)} ms before, ${probeAfter.cpuMs.toFixed(0)} ms after (a quiet core here: see bench/README.md); fdatasync probe p50 / p99 / max ${fsyncText(probeBefore.fsync)} ms before, ${fsyncText(probeAfter.fsync)} ms after.`,
     '',
   ].join('\n'),
 );
