@@ -198,8 +198,14 @@ export class InferenceWorker {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        this.waiting.delete(id);
-        reject(new InferenceTimeout(timeoutMs));
+        // Timers run before the loop reads the worker's messages: after this thread was blocked
+        // (a long synchronous job, a starved CPU) a timer can fire with the answer already
+        // waiting. Let the loop read it first (setImmediate runs after that poll); time out only
+        // if it still has not come.
+        setImmediate(() => {
+          if (!this.waiting.delete(id)) return;
+          reject(new InferenceTimeout(timeoutMs));
+        });
       }, timeoutMs);
     });
     try {
