@@ -5,7 +5,7 @@
 // (bench/shipped-load.ts) using plain mqtt.js. Every PUBACK is checked against the database.
 //
 // Run: npm run build && npx tsx bench/shipped.ts   (BENCH_SECONDS scales the paced runs; BENCH_CPU_PROF=dir profiles the daemon;
-// BENCH_ONLY=siren,high,paced,burst picks scenarios; BENCH_DEBUG=1 prints the siren latencies in order)
+// BENCH_ONLY=siren,high,paced,burst picks scenarios; BENCH_DEBUG=1 prints the siren (PUBACK) latencies in order and the RSS by mapping)
 import { fork } from 'node:child_process';
 import { closeSync, fdatasyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -124,8 +124,8 @@ function cpuProbe(): number {
 
 /**
  * The disk right now: 200 fdatasync() calls of an 8 KB write, 10 ms apart, in the directory the
- * daemons' databases go to. Every PUBACK waits on one; on this VM one in a few hundred takes
- * 20-90 ms, and a p99 over 80 samples is the slowest one.
+ * daemons' databases go to. Every PUBACK waits on one; on this VM one in a few hundred took
+ * 20-35 ms, and a p99 over 80 samples is the slowest one.
  */
 async function fsyncProbe(): Promise<{ p50: number; p99: number; max: number }> {
   const d = mkdtempSync(join(tmpdir(), 'safesphere-bench-fsync-'));

@@ -9,8 +9,8 @@
 // reads its own event-loop utilisation; once it has been under IDLE_ELU for `idleAfterMs` and
 // its heap has grown `growthMb` since the last collection, it runs a full collection, and a
 // second one FOLLOW_UP_AFTER_MS later (the first frees the objects; by the second V8 counts the
-// thread as idle and gives back the emptied pages and its young generation). A collection of a
-// heap that size took 13-69 ms in a test script; it only runs when nothing is happening, and a
+// thread as idle and gives back the emptied pages and its young generation). A collection took
+// 15-30 ms in the daemon after issue 19's bench; it only runs when nothing is happening, and a
 // report that arrives during one waits that long once.
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import v8 from 'node:v8';
@@ -94,8 +94,8 @@ export class IdleCollector {
    * One collection now, at the end of the thread's start-up (modules loaded, flows started). Start-up
    * leaves the most garbage this thread makes until its first burst; collected here, before the
    * daemon reports ready, it is not collected 3 s later in the middle of the first reports, which a
-   * light load (10 reports/s keeps the loop under IDLE_ELU) would otherwise wait on. Measured: the
-   * report → siren row's worst sample, 24-27 ms with two such collections during its 8 s.
+   * light load (10 reports/s keeps the loop under IDLE_ELU) would otherwise wait on. Measured: two
+   * such collections ran inside the report → siren row's 8 s window before this, none after.
    */
   settle(): void {
     if (!this.timer) return;

@@ -19,7 +19,7 @@ export function create(ctx: ModuleContext): Module {
       if (!config.mqtt_number_cache) disableMqttNumberCache(GATEWAY_MQTT_LIBRARIES);
       collector?.start();
     },
-    // Last in the start order's sense: after every module (and the Node-RED thread) started.
+    // Once every module (the Node-RED thread included) has started: start-up's garbage, collected now.
     started() {
       collector?.settle();
     },
