@@ -2,7 +2,8 @@
 // when the gateway's own thread was blocked past timeout_ms while the answer arrived, the late
 // timer must not throw the answer away. Seen in the hot-swap test under a full parallel suite:
 // the test's synchronous train() blocked the loop, and one batch fell back to the reported
-// levels (model version null). A model that really does not answer still times out.
+// levels (model version null). A model that really does not answer still times out, and
+// stop() waits for a run in flight rather than abort the process.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -56,7 +57,20 @@ describe('InferenceWorker timeout', () => {
     for (let r = 0; r < rows; r++) features.set(manifest.check.features, r * cols);
     await expect(worker.run(1, manifest.input.name, manifest.output.name, features, rows, cols, 5)).rejects.toBeInstanceOf(InferenceTimeout);
     expect(worker.busy).toBe(true); // the run goes on in the worker; its answer will be discarded
-    // Terminating a worker inside onnxruntime's run aborts the process: let the run finish first.
-    while (worker.busy) await new Promise((r) => setTimeout(r, 20));
+    // afterEach's stop() waits for it (the next test is about that).
+  });
+
+  it('stop() during a run waits for it: terminating inside onnxruntime would abort this process', async () => {
+    worker = new InferenceWorker({ intraOpThreads: 1 });
+    worker.start();
+    await worker.load(1, readFileSync(join(MODEL, 'rescorer.onnx')));
+    const rows = 1_000_000;
+    const cols = manifest.check.features.length;
+    const run = worker.run(1, manifest.input.name, manifest.output.name, new Float32Array(rows * cols), rows, cols, 30_000);
+    await new Promise((r) => setTimeout(r, 20)); // inside the run now (it takes ~300 ms)
+    expect(worker.busy).toBe(true);
+    await worker.stop(); // before the drain, this aborted the test process (exit 134)
+    expect((await run).length).toBe(rows);
+    expect(worker.alive).toBe(false);
   });
 });

@@ -210,7 +210,10 @@ export class RescoreStage implements Scorer {
     this.restarting = true;
     this.log.error({ overdue_ms: this.worker.overdueMs, limit_ms: limit }, 'inference worker stuck; restarting it');
     try {
-      await this.worker.stop();
+      // No drain: this run is already overdue. Terminating a thread inside onnxruntime's run
+      // aborts the process (InferenceWorker.stop), so a model truly stuck in native code ends the
+      // daemon here and systemd restarts it; nothing acknowledged is lost (commits come first).
+      await this.worker.stop(0);
       this.worker.start();
       const model = this.active;
       if (model) await this.worker.load(model.id, model.bytes);
