@@ -28,7 +28,9 @@ const fmt = (xs: number[]) => `p50 ${percentile(xs, 50).toFixed(1)} ms, p99 ${pe
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'safesphere-bench-nav-'));
-  writeFileSync(join(dir, 'site.yaml'), JSON.stringify({ ...SITE, scoring: { enabled: false } }));
+  // BENCH_NAV_SHIPPED=1: re-scoring on, as shipped (the default run turns it off, and says so).
+  const shipped = process.env.BENCH_NAV_SHIPPED === '1';
+  writeFileSync(join(dir, 'site.yaml'), JSON.stringify(shipped ? SITE : { ...SITE, scoring: { enabled: false } }));
   const daemon = await Daemon.start(dir, { SAFESPHERE_CONFIG: join(dir, 'site.yaml'), SAFESPHERE_NODERED_ENABLED: 'true' }, 60_000, { built: true });
   const headers = (token: string) => ({ 'content-type': 'application/json', authorization: `Bearer ${token}` });
 
@@ -87,7 +89,7 @@ async function main(): Promise<void> {
   await reapDaemons();
   rmSync(dir, { recursive: true, force: true });
 
-  console.log(`## Live safe routes (${CYCLES} cycles, daemon from dist/, Node-RED on)\n`);
+  console.log(`## Live safe routes (${CYCLES} cycles, daemon from dist/, Node-RED on; config changed: ${shipped ? 'none (BENCH_NAV_SHIPPED=1)' : 'scoring.enabled: false'})\n`);
   console.log(`CRITICAL in the hall, request sent -> new route on /ws/navigation : ${fmt(lat.wsIncident)}`);
   console.log(`CRITICAL in the hall, request sent -> new retained route on MQTT  : ${fmt(lat.mqttIncident)}`);
   console.log(`  (HTTP 200, i.e. after the commit, -> WS route: ${fmt(lat.ackToWs)}; negative: the route came first)`);
