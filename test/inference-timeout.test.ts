@@ -16,6 +16,13 @@ const manifest = JSON.parse(readFileSync(join(MODEL, 'rescorer.json'), 'utf8')) 
   check: { features: number[] };
 };
 
+async function loadedWorker(): Promise<InferenceWorker> {
+  const w = new InferenceWorker({ intraOpThreads: 1 });
+  w.start();
+  await w.load(1, readFileSync(join(MODEL, 'rescorer.onnx')));
+  return w;
+}
+
 function blockFor(ms: number): void {
   const until = Date.now() + ms;
   while (Date.now() < until) {
@@ -31,9 +38,7 @@ describe('InferenceWorker timeout', () => {
   });
 
   it('keeps an answer that arrived while this thread was blocked past the timeout', async () => {
-    worker = new InferenceWorker({ intraOpThreads: 1 });
-    worker.start();
-    await worker.load(1, readFileSync(join(MODEL, 'rescorer.onnx')));
+    worker = await loadedWorker();
     const features = Float32Array.from(manifest.check.features);
     // From the loop's check phase, as after an HTTP handler's sync work: the next iteration runs
     // timers before it reads messages. (From inside a worker message callback the port's other
@@ -47,9 +52,7 @@ describe('InferenceWorker timeout', () => {
   });
 
   it('still times out a run that has not answered', async () => {
-    worker = new InferenceWorker({ intraOpThreads: 1 });
-    worker.start();
-    await worker.load(1, readFileSync(join(MODEL, 'rescorer.onnx')));
+    worker = await loadedWorker();
     // A million rows: a genuinely slow run (well over the 5 ms allowed), this thread left free.
     const rows = 1_000_000;
     const cols = manifest.check.features.length;
@@ -61,9 +64,7 @@ describe('InferenceWorker timeout', () => {
   });
 
   it('stop() during a run waits for it: terminating inside onnxruntime would abort this process', async () => {
-    worker = new InferenceWorker({ intraOpThreads: 1 });
-    worker.start();
-    await worker.load(1, readFileSync(join(MODEL, 'rescorer.onnx')));
+    worker = await loadedWorker();
     const rows = 1_000_000;
     const cols = manifest.check.features.length;
     const run = worker.run(1, manifest.input.name, manifest.output.name, new Float32Array(rows * cols), rows, cols, 30_000);
