@@ -46,6 +46,11 @@ function hwmMb(pid: number): number {
   return Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 }
 
+/** The daemon's idle collections logged since line `from` (src/memory/idle-collector.ts). */
+function idleCollectionsSince(gw: Daemon, from: number): number {
+  return gw.lines.slice(from).filter((l) => l.msg === 'idle: heap collected').length;
+}
+
 /**
  * RSS once the daemon is idle: its threads' idle collections (memory.idle_collect) since log line
  * `from` have run and none followed for 3 s past a follow-up's delay, or `ms` passed. A thread whose heap grew less than
@@ -57,7 +62,7 @@ async function settledRss(gw: Daemon, from: number, ms: number): Promise<{ rss: 
   let lastSeen = -1;
   let lastAt = performance.now();
   for (;;) {
-    const collections = gw.lines.slice(from).filter((l) => l.msg === 'idle: heap collected').length;
+    const collections = idleCollectionsSince(gw, from);
     if (collections !== lastSeen) {
       lastSeen = collections;
       lastAt = performance.now();
@@ -174,7 +179,7 @@ try {
   let highOn: LoadOutcome | null = null;
 
   // A latency figure can include an idle collection's pause (src/memory/): the rows say how many ran.
-  const collectionsSince = (from: number) => gw.lines.slice(from).filter((l) => l.msg === 'idle: heap collected').length;
+  const collectionsSince = (from: number) => idleCollectionsSince(gw, from);
 
   if (want('siren')) {
     // One second of the same load first, not in the figure: the first report after start runs
